@@ -1,0 +1,36 @@
+"""hessref: exact, verified Hessians of small MLPs and their Gauss-Newton split.
+
+Pure NumPy/SciPy reference implementation (float64 throughout). See README.md for
+the conventions (parameter layout, losses, PyTorch equivalents) and
+``../shared/THEORY.md`` style references in each module docstring.
+
+>>> import hessref as hr
+>>> model = hr.MLP([4, 8, 3], activation="tanh")
+>>> model.num_params
+67
+"""
+
+from hessref.activations import ACTIVATIONS, get_activation
+from hessref.dense import hessian, layer_block
+from hessref.derivatives import gradient, hvp, jacobian, loss, outputs
+from hessref.ggn import gauss_newton
+from hessref.losses import LOSSES, get_loss
+from hessref.mlp import MLP
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ACTIVATIONS",
+    "LOSSES",
+    "MLP",
+    "gauss_newton",
+    "get_activation",
+    "get_loss",
+    "gradient",
+    "hessian",
+    "hvp",
+    "jacobian",
+    "layer_block",
+    "loss",
+    "outputs",
+]

@@ -1,0 +1,290 @@
+"""The MLP: specification, flat parameter layout, forward pass and first-order backprop.
+
+Model (samples are rows, THEORY.md §1)::
+
+    Z_l = A_{l-1} @ W_l.T + b_l,   A_0 = X,   A_l = σ(Z_l) for l < L,   F = Z_L (linear output)
+
+Layout of θ (length P), identical to ``torch.nn.utils.parameters_to_vector`` of
+``nn.Sequential(nn.Linear(d_0, d_1), act, ..., nn.Linear(d_{L-1}, d_L))``::
+
+    θ = [W_1.ravel(), b_1, W_2.ravel(), b_2, ...],   W_l of shape (d_l, d_{l-1}), row-major
+
+so W_l[o, i] sits at offset o·d_{l-1} + i inside its block, and each layer's
+(W_l, b_l) occupies one contiguous slice of θ.
+
+Everything downstream (gradient, Jacobian, HVP, H, G, R, operators) uses the
+``forward`` cache and the ``backprop`` routine of this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from hessref.activations import Activation, get_activation
+
+Array = NDArray[np.float64]
+Params = list[tuple[Array, Array]]
+
+
+class MLP:
+    """A fully connected network ``sizes = [d_0, ..., d_L]`` with one hidden activation.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        Layer widths, at least two entries (d_0 inputs, d_L outputs), each ≥ 1.
+    activation : str
+        Hidden activation name (see ``hessref.activations.ACTIVATIONS``); the output is linear.
+
+    Attributes
+    ----------
+    sizes : tuple of int
+    activation : Activation
+    num_layers : int
+        L, the number of affine maps.
+    num_params : int
+        P = Σ_l d_l (d_{l-1} + 1).
+
+    Examples
+    --------
+    >>> model = MLP([3, 4, 2], activation="tanh")
+    >>> model.num_params
+    26
+    >>> [W.shape for W, b in model.unflatten(model.init(rng=0))]
+    [(4, 3), (2, 4)]
+    >>> model.layer_slice(2)
+    slice(16, 26, None)
+    """
+
+    def __init__(self, sizes: Sequence[int], activation: str = "tanh") -> None:
+        try:
+            sizes_t = tuple(int(d) for d in sizes)
+            ok = len(sizes_t) >= 2 and all(
+                d >= 1 and d == s for d, s in zip(sizes_t, sizes, strict=True)
+            )
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise ValueError(
+                f"sizes: expected a sequence of at least two positive integers "
+                f"[d_0, ..., d_L], got {sizes!r}"
+            )
+        self.sizes = sizes_t
+        self.activation: Activation = get_activation(activation)
+        self.num_layers = len(sizes_t) - 1
+        offsets = [0]
+        for d_in, d_out in zip(sizes_t[:-1], sizes_t[1:], strict=True):
+            offsets.append(offsets[-1] + d_out * d_in + d_out)
+        self._offsets = offsets
+        self.num_params = offsets[-1]
+
+    def __repr__(self) -> str:
+        return f"MLP({list(self.sizes)}, activation={self.activation.name!r})"
+
+    # --- layout -------------------------------------------------------------------------
+
+    def weight_slice(self, layer: int) -> slice:
+        """Slice of θ holding W_layer (1-based layer index, as in THEORY.md)."""
+        self._check_layer(layer)
+        start = self._offsets[layer - 1]
+        return slice(start, start + self.sizes[layer] * self.sizes[layer - 1])
+
+    def bias_slice(self, layer: int) -> slice:
+        """Slice of θ holding b_layer (1-based)."""
+        w = self.weight_slice(layer)
+        return slice(w.stop, w.stop + self.sizes[layer])
+
+    def layer_slice(self, layer: int) -> slice:
+        """Slice of θ holding (W_layer, b_layer), which are contiguous (1-based)."""
+        self._check_layer(layer)
+        return slice(self._offsets[layer - 1], self._offsets[layer])
+
+    def parameter_names(self) -> list[str]:
+        """Names of the 2L parameter tensors in θ order: ``W1, b1, W2, b2, ...``."""
+        return [f"{p}{l}" for l in range(1, self.num_layers + 1) for p in ("W", "b")]
+
+    def locate(self, index: int) -> str:
+        """Human-readable position of flat index ``index``, e.g. ``"W2[3, 0]"``.
+
+        Examples
+        --------
+        >>> MLP([3, 4, 2]).locate(17)
+        'W2[0, 1]'
+        """
+        if not 0 <= index < self.num_params:
+            raise ValueError(f"index: expected 0 <= index < P = {self.num_params}, got {index}")
+        for layer in range(1, self.num_layers + 1):
+            w, b = self.weight_slice(layer), self.bias_slice(layer)
+            if index < w.stop:
+                o, i = divmod(index - w.start, self.sizes[layer - 1])
+                return f"W{layer}[{o}, {i}]"
+            if index < b.stop:
+                return f"b{layer}[{index - b.start}]"
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _check_layer(self, layer: int) -> None:
+        if not (isinstance(layer, (int, np.integer)) and 1 <= layer <= self.num_layers):
+            raise ValueError(
+                f"layer: expected an integer in 1..{self.num_layers} (1-based), got {layer!r}"
+            )
+
+    # --- parameters -----------------------------------------------------------------------
+
+    def init(self, rng: int | np.random.Generator | None = None) -> Array:
+        """Random θ with PyTorch's default ``nn.Linear`` scheme.
+
+        Every entry of W_l and b_l is drawn from U(−1/√d_{l-1}, 1/√d_{l-1}),
+        layer by layer in θ order, from ``np.random.default_rng(rng)``.
+
+        Parameters
+        ----------
+        rng : None, int or numpy.random.Generator
+            Source of randomness; the same seed gives bit-identical θ.
+
+        Returns
+        -------
+        theta : ndarray, shape (P,)
+        """
+        gen = np.random.default_rng(rng)
+        theta = np.empty(self.num_params)
+        for layer in range(1, self.num_layers + 1):
+            bound = 1.0 / np.sqrt(self.sizes[layer - 1])
+            s = self.layer_slice(layer)
+            theta[s] = gen.uniform(-bound, bound, size=s.stop - s.start)
+        return theta
+
+    def unflatten(self, theta: Array) -> Params:
+        """Split θ (P,) into ``[(W_1, b_1), ...]``; the arrays are views into θ."""
+        theta = np.asarray(theta)
+        if theta.shape != (self.num_params,):
+            raise ValueError(
+                f"theta: expected shape ({self.num_params},) for {self!r}, got {theta.shape}"
+            )
+        return [
+            (
+                theta[self.weight_slice(l)].reshape(self.sizes[l], self.sizes[l - 1]),
+                theta[self.bias_slice(l)],
+            )
+            for l in range(1, self.num_layers + 1)
+        ]
+
+    def flatten(self, params: Sequence[tuple[ArrayLike, ArrayLike]]) -> Array:
+        """Inverse of :meth:`unflatten`: ``[(W_1, b_1), ...]`` → θ (P,), a new array."""
+        if len(params) != self.num_layers:
+            raise ValueError(f"params: expected {self.num_layers} (W, b) pairs, got {len(params)}")
+        theta = np.empty(self.num_params)
+        for l, (W, b) in enumerate(params, start=1):
+            W, b = np.asarray(W), np.asarray(b)
+            shape_w = (self.sizes[l], self.sizes[l - 1])
+            if W.shape != shape_w or b.shape != (self.sizes[l],):
+                raise ValueError(
+                    f"params[{l - 1}]: expected W{l} {shape_w} and b{l} ({self.sizes[l]},), "
+                    f"got {W.shape} and {b.shape}"
+                )
+            theta[self.weight_slice(l)] = W.ravel()
+            theta[self.bias_slice(l)] = b
+        return theta
+
+
+@dataclass
+class ForwardCache:
+    """Everything backprop and the R-op need from one forward pass.
+
+    Attributes
+    ----------
+    A : list of ndarray
+        ``A[l]`` (N, d_l) for l = 0..L-1: inputs to layer l+1 (A[0] = X).
+    Z : list of ndarray
+        ``Z[l-1]`` (N, d_l) for l = 1..L: pre-activations; ``Z[-1]`` is F.
+    dsigma, d2sigma : list of ndarray
+        σ′(Z_l) and σ″(Z_l) for hidden layers l = 1..L-1 (σ″ only when requested).
+    """
+
+    A: list[Array]
+    Z: list[Array]
+    dsigma: list[Array]
+    d2sigma: list[Array] | None
+
+    @property
+    def F(self) -> Array:
+        """Network outputs F = Z_L, shape (N, d_L)."""
+        return self.Z[-1]
+
+
+def forward(model: MLP, params: Params, X: Array, second_order: bool = False) -> ForwardCache:
+    """Forward pass ``Z_l = A_{l-1} W_lᵀ + b_l``, keeping what backprop needs.
+
+    Parameters
+    ----------
+    model : MLP
+    params : list of (W_l, b_l)
+    X : ndarray, shape (N, d_0)
+    second_order : bool
+        Also store σ″(Z_l) (needed by the Hessian/residual R-op).
+    """
+    act = model.activation
+    A, Z, dsig, d2sig = [X], [], [], []
+    for l, (W, b) in enumerate(params, start=1):
+        z = A[-1] @ W.T + b
+        Z.append(z)
+        if l < model.num_layers:
+            A.append(act.f(z))
+            dsig.append(act.df(z))
+            if second_order:
+                d2sig.append(act.d2f(z))
+    return ForwardCache(A, Z, dsig, d2sig if second_order else None)
+
+
+def backprop_gradient(
+    params: Params, cache: ForwardCache, delta: Array
+) -> list[tuple[Array, Array]]:
+    """Backpropagate output gradients ``delta`` (N, d_L) and sum over samples.
+
+    Returns ``[(Σ_i δ_{l,i} a_{l-1,i}ᵀ, Σ_i δ_{l,i}) for l = 1..L]``, i.e. ∂/∂(W_l, b_l)
+    of Σ_i delta_i · f_i. With delta = scale · r this is the loss gradient.
+    """
+    L = len(params)
+    grads: list[tuple[Array, Array]] = [None] * L  # type: ignore[list-item]
+    for l in range(L, 0, -1):
+        grads[l - 1] = (delta.T @ cache.A[l - 1], delta.sum(axis=0))
+        if l > 1:
+            delta = (delta @ params[l - 1][0]) * cache.dsigma[l - 2]
+    return grads
+
+
+def backprop_seeds(model: MLP, params: Params, cache: ForwardCache, S: Array) -> Array:
+    """Per-sample vector-Jacobian products ``S_{i,m} · J_i`` for M seeds per sample.
+
+    Parameters
+    ----------
+    S : ndarray, shape (N, M, d_L)
+        Row m of sample i is an output-space covector s_{i,m}.
+
+    Returns
+    -------
+    out : ndarray, shape (N, M, P)
+        ``out[i, m] = J_iᵀ s_{i,m}``. With S = I this is the Jacobian (N, d_L, P);
+        with S = B (the loss Hessian factor) it is the scaled Jacobian whose Gram
+        matrix is G (THEORY.md §2.1).
+    """
+    N, M, _ = S.shape
+    out = np.empty((N, M, model.num_params))
+    delta = S
+    for l in range(model.num_layers, 0, -1):
+        W = params[l - 1][0]
+        a = cache.A[l - 1]
+        # ∂(s·f)/∂W_l[o, i] = δ_l[o] a_{l-1}[i], one outer product per sample and seed
+        out[:, :, model.weight_slice(l)] = (delta[:, :, :, None] * a[:, None, None, :]).reshape(
+            N, M, -1
+        )
+        out[:, :, model.bias_slice(l)] = delta
+        if l > 1:
+            d_in = W.shape[1]
+            delta = (delta.reshape(N * M, -1) @ W).reshape(N, M, d_in) * cache.dsigma[l - 2][
+                :, None, :
+            ]
+    return out

@@ -1,0 +1,178 @@
+"""Curvature-matrix products by Pearlmutter's R-op, batched over samples and directions.
+
+For K directions V (P, K), one forward R pass and one second-order backward pass
+(THEORY.md §5) give H V, G V or R V exactly:
+
+Forward, with R{·} the directional derivative along v = {V_l, c_l}::
+
+    R{z_l} = V_l a_{l-1} + W_l R{a_{l-1}} + c_l,     R{a_l} = σ′(z_l) ⊙ R{z_l}
+
+Backward, with δ_l = ∂ℓ/∂z_l and g_l = W_{l+1}ᵀ δ_{l+1}::
+
+    R{δ_L} = A R{z_L}
+    R{δ_l} = σ″(z_l) ⊙ R{z_l} ⊙ g_l + σ′(z_l) ⊙ (V_{l+1}ᵀ δ_{l+1} + W_{l+1}ᵀ R{δ_{l+1}})
+    (Hv)_{W_l} = Σ_i s [R{δ_l} a_{l-1}ᵀ + δ_l R{a_{l-1}}ᵀ],   (Hv)_{b_l} = Σ_i s R{δ_l}
+
+where s is the per-sample weight (1/N or 1). Every term is linear in either
+A R{z_L} (the Gauss-Newton path) or δ (the residual path), so the same code gives
+
+- ``mode="hessian"``: all terms (H v);
+- ``mode="ggn"``: R{δ_L} = A R{z_L} propagated by σ′ and W only (G v, Schraudolph 2002);
+- ``mode="residual"``: R{δ_L} = 0 and the three δ-carrying terms only (R v = H v − G v).
+
+Arrays are laid out (N, K, d) so that every step is one GEMM over all samples
+and directions together; no Python loop runs over samples or directions.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+from hessref.mlp import ForwardCache, forward
+from hessref.problem import Problem
+
+Array = NDArray[np.float64]
+MODES = ("hessian", "ggn", "residual")
+
+
+def _split_directions(problem: Problem, V: Array) -> list[tuple[Array, Array]]:
+    """(P, K) → per layer (V_l (K, d_l, d_{l-1}), c_l (K, d_l))."""
+    model, K = problem.model, V.shape[1]
+    blocks = []
+    for l in range(1, model.num_layers + 1):
+        d_out, d_in = model.sizes[l], model.sizes[l - 1]
+        Vw = V[model.weight_slice(l)].T.reshape(K, d_out, d_in)
+        Vb = V[model.bias_slice(l)].T
+        blocks.append((Vw, Vb))
+    return blocks
+
+
+def _forward_r(
+    problem: Problem, cache: ForwardCache, dirs: list[tuple[Array, Array]], K: int
+) -> tuple[list[Array | None], list[Array | None]]:
+    """Forward R pass: R{z_l} (N, K, d_l) for l = 1..L and R{a_l} for l = 0..L-1.
+
+    Entries are None while identically zero (directions that do not touch layers 1..l).
+    """
+    N = problem.num_samples
+    RZ: list[Array | None] = []
+    RA: list[Array | None] = [None]
+    for l, (W, _) in enumerate(problem.params, start=1):
+        Vw, Vb = dirs[l - 1]
+        a_prev, ra_prev = cache.A[l - 1], RA[l - 1]
+        touches_w, touches_b = Vw.any(), Vb.any()
+        rz = None
+        if touches_w:
+            # V_l a_{l-1} for all K directions as one GEMM: (N, d_in) @ (d_in, K·d_out)
+            rz = (a_prev @ Vw.reshape(K * W.shape[0], -1).T).reshape(N, K, -1)
+        if ra_prev is not None:
+            # W_l R{a_{l-1}}: (N·K, d_in) @ (d_in, d_out)
+            term = (ra_prev.reshape(N * K, -1) @ W.T).reshape(N, K, -1)
+            rz = term if rz is None else np.add(rz, term, out=rz)
+        if touches_b:
+            rz = np.broadcast_to(Vb, (N, *Vb.shape)).copy() if rz is None else rz + Vb
+        RZ.append(rz)
+        if l < len(problem.params):
+            RA.append(None if rz is None else rz * cache.dsigma[l - 1][:, None, :])
+    return RZ, RA
+
+
+def curvature_matmat(
+    problem: Problem,
+    V: Array,
+    mode: str = "hessian",
+    cache: ForwardCache | None = None,
+    first_layer: int = 1,
+) -> Array:
+    """Return M V for M ∈ {H, G, R} of ``problem`` (one data chunk), V of shape (P, K).
+
+    Parameters
+    ----------
+    problem : Problem
+        Validated model, θ, data chunk and loss; ``problem.scale`` weights each sample.
+    V : ndarray, shape (P, K)
+        Directions, float64.
+    mode : {"hessian", "ggn", "residual"}
+    cache : ForwardCache, optional
+        A forward pass of ``problem`` with ``second_order=True``, to reuse across calls.
+    first_layer : int
+        Compute only the rows of layers ``first_layer..L`` (the backward pass stops
+        there); used by the dense builder, which fills the rest by symmetry.
+
+    Returns
+    -------
+    ndarray, shape (P - offset, K)
+        Σ_i s M_i V over the samples of the chunk, rows from the start of
+        ``first_layer``'s block (offset 0, i.e. all P rows, by default).
+    """
+    model, params, loss = problem.model, problem.params, problem.loss
+    L = model.num_layers
+    N, K = problem.num_samples, V.shape[1]
+    if cache is None:
+        cache = forward(model, params, problem.X, second_order=True)
+    dirs = _split_directions(problem, V)
+    want_ggn = mode in ("hessian", "ggn")
+    want_res = mode in ("hessian", "residual")
+    RZ, RA = _forward_r(problem, cache, dirs, K)
+
+    offset = model.layer_slice(first_layer).start
+    out = np.zeros((model.num_params - offset, K))
+    F, y, s = cache.F, problem.y, problem.scale
+    delta = s * loss.gradient(F, y)  # δ_L (N, k)
+    rdelta = None
+    if want_ggn and RZ[-1] is not None:
+        rdelta = s * loss.hessian_matvec(F, y, RZ[-1])  # R{δ_L} = A R{z_L}
+    for l in range(L, first_layer - 1, -1):
+        W = params[l - 1][0]
+        Vw = dirs[l - 1][0]
+        d_out, d_in = W.shape
+        ws, bs = model.weight_slice(l), model.bias_slice(l)
+        rows_w = slice(ws.start - offset, ws.stop - offset)
+        a_prev, ra_prev = cache.A[l - 1], RA[l - 1]
+        if rdelta is not None:
+            # Σ_i R{δ_l} a_{l-1}ᵀ as one GEMM: (d_in, N) @ (N, K·d_out) → rows o·d_in + i
+            gW = (a_prev.T @ rdelta.reshape(N, K * d_out)).reshape(d_in, K, d_out)
+            out[rows_w] = gW.transpose(2, 0, 1).reshape(d_out * d_in, K)
+            out[bs.start - offset : bs.stop - offset] = rdelta.sum(axis=0).T
+        if want_res and ra_prev is not None:
+            # Σ_i δ_l R{a_{l-1}}ᵀ as one GEMM: (d_out, N) @ (N, K·d_in)
+            gW = (delta.T @ ra_prev.reshape(N, K * d_in)).reshape(d_out, K, d_in)
+            out[rows_w] += gW.transpose(0, 2, 1).reshape(d_out * d_in, K)
+        if l == first_layer:
+            break
+        rdelta = _backward_step(cache, l, W, Vw, delta, rdelta, RZ[l - 2], want_res)
+        delta = (delta @ W) * cache.dsigma[l - 2]
+    return out
+
+
+def _backward_step(
+    cache: ForwardCache,
+    l: int,
+    W: Array,
+    Vw: Array,
+    delta: Array,
+    rdelta: Array | None,
+    rz_prev: Array | None,
+    want_res: bool,
+) -> Array | None:
+    """R{δ_{l-1}} from R{δ_l} (THEORY.md §5), None if identically zero.
+
+    R{δ_{l-1}} = σ″ ⊙ R{z_{l-1}} ⊙ (W_lᵀ δ_l) + σ′ ⊙ (V_lᵀ δ_l + W_lᵀ R{δ_l});
+    without ``want_res`` only the Gauss-Newton term σ′ ⊙ W_lᵀ R{δ_l} is kept.
+    """
+    N, d_in = delta.shape[0], W.shape[1]
+    K = Vw.shape[0]
+    new = None
+    if rdelta is not None:
+        new = (rdelta.reshape(N * K, -1) @ W).reshape(N, K, d_in)
+    if want_res and Vw.any():
+        # V_lᵀ δ_l for every direction: (N, d_out) @ (d_out, K·d_in)
+        vt_delta = (delta @ Vw.transpose(1, 0, 2).reshape(-1, K * d_in)).reshape(N, K, d_in)
+        new = vt_delta if new is None else np.add(new, vt_delta, out=new)
+    if new is not None:
+        new *= cache.dsigma[l - 2][:, None, :]
+    if want_res and rz_prev is not None:
+        curv = rz_prev * (cache.d2sigma[l - 2] * (delta @ W))[:, None, :]
+        new = curv if new is None else np.add(new, curv, out=new)
+    return new
