@@ -66,14 +66,19 @@ def _zeros(z: Array) -> Array:
     return np.zeros_like(z)
 
 
+def _sech2(z: Array) -> Array:
+    # sech²(z) = 4 e^{-2|z|} / (1 + e^{-2|z|})²: no overflow, and no cancellation of
+    # 1 - tanh² (which loses all relative accuracy once tanh(z) rounds towards ±1)
+    e = np.exp(-2.0 * np.abs(z))
+    return 4.0 * e / (1.0 + e) ** 2
+
+
 def _tanh_d1(z: Array) -> Array:
-    t = np.tanh(z)
-    return 1.0 - t * t
+    return _sech2(z)
 
 
 def _tanh_d2(z: Array) -> Array:
-    t = np.tanh(z)
-    return -2.0 * t * (1.0 - t * t)
+    return -2.0 * np.tanh(z) * _sech2(z)
 
 
 def _sigmoid_d1(z: Array) -> Array:
@@ -82,8 +87,8 @@ def _sigmoid_d1(z: Array) -> Array:
 
 
 def _sigmoid_d2(z: Array) -> Array:
-    s = expit(z)
-    return expit(z) * expit(-z) * (1.0 - 2.0 * s)
+    # s(1 - s)(1 - 2s) with 1 - 2s = -tanh(z/2), which keeps relative accuracy near z = 0
+    return -expit(z) * expit(-z) * np.tanh(0.5 * z)
 
 
 def _relu(z: Array) -> Array:

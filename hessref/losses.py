@@ -25,13 +25,14 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.special import log_softmax
+from scipy.special import log_softmax, softmax
 
 Array = NDArray[np.float64]
 
 
 def _softmax(F: Array) -> Array:
-    return np.exp(log_softmax(F, axis=-1))
+    # exp(f - max) / Σ exp(f - max): stable, and Σ_c p_c = 1 to rounding
+    return softmax(F, axis=-1)
 
 
 # --- mean squared error, ℓ = ½‖f − y‖² -------------------------------------------------
