@@ -2,13 +2,15 @@
 
 Pure NumPy/SciPy reference implementation (float64 throughout). See README.md for
 the conventions (parameter layout, losses, PyTorch equivalents) and
-``../shared/THEORY.md`` style references in each module docstring.
+the THEORY.md section cited in each module docstring.
 
 >>> import hessref as hr
 >>> model = hr.MLP([4, 8, 3], activation="tanh")
 >>> model.num_params
 67
 """
+
+from importlib import metadata as _metadata
 
 from hessref.activations import ACTIVATIONS, get_activation
 from hessref.dense import hessian, layer_block
@@ -17,7 +19,10 @@ from hessref.ggn import gauss_newton
 from hessref.losses import LOSSES, get_loss
 from hessref.mlp import MLP
 
-__version__ = "0.1.0"
+try:  # the version lives in setup.cfg only
+    __version__ = _metadata.version("hessref")
+except _metadata.PackageNotFoundError:  # pragma: no cover - running from an uninstalled tree
+    __version__ = "unknown"
 
 __all__ = [
     "ACTIVATIONS",
