@@ -9,7 +9,7 @@ N = 1–30; exact quantities must agree to ≤ 1e-10 relative Frobenius error.
 import numpy as np
 import reference as ref
 from hypothesis import given, settings
-from strategies_core import problems
+from strategies import cases
 
 import hessref as hr
 from hessref.losses import get_loss
@@ -18,9 +18,10 @@ TOL = 1e-10
 
 
 @settings(max_examples=60)
-@given(problems())
+@given(cases(max_samples=30))
 def test_loss_and_gradient_match_autograd(case):
-    model, theta, X, y, loss, reduction = case
+    model, theta, X, y = case.model, case.theta, case.X, case.y
+    loss, reduction = case.loss, case.reduction
     sizes, act = list(model.sizes), model.activation.name
     L_ref = ref.loss_fn(sizes, act, X, y, loss, reduction)(theta)
     assert (
@@ -33,9 +34,10 @@ def test_loss_and_gradient_match_autograd(case):
 
 
 @settings(max_examples=60)
-@given(problems())
+@given(cases(max_samples=30))
 def test_hessian_and_hvp_match_autograd(case):
-    model, theta, X, y, loss, reduction = case
+    model, theta, X, y = case.model, case.theta, case.X, case.y
+    loss, reduction = case.loss, case.reduction
     sizes, act = list(model.sizes), model.activation.name
     H = hr.hessian(model, theta, X, y, loss=loss, reduction=reduction)
     H_ref = ref.hessian(sizes, act, theta, X, y, loss, reduction)
@@ -56,9 +58,10 @@ def test_hessian_and_hvp_match_autograd(case):
 
 
 @settings(max_examples=40)
-@given(problems())
+@given(cases(max_samples=30))
 def test_gauss_newton_split_matches_autograd(case):
-    model, theta, X, y, loss, reduction = case
+    model, theta, X, y = case.model, case.theta, case.X, case.y
+    loss, reduction = case.loss, case.reduction
     sizes, act = list(model.sizes), model.activation.name
     G, R = hr.gauss_newton(model, theta, X, y, loss=loss, reduction=reduction)
     H_ref = ref.hessian(sizes, act, theta, X, y, loss, reduction)
@@ -74,9 +77,10 @@ def test_gauss_newton_split_matches_autograd(case):
 
 
 @settings(max_examples=40)
-@given(problems())
+@given(cases(max_samples=30))
 def test_jacobian_matches_autograd_and_builds_G(case):
-    model, theta, X, y, loss, reduction = case
+    model, theta, X, y = case.model, case.theta, case.X, case.y
+    loss, reduction = case.loss, case.reduction
     sizes, act = list(model.sizes), model.activation.name
     J = hr.jacobian(model, theta, X)
     assert J.shape == (X.shape[0], sizes[-1], model.num_params)

@@ -9,7 +9,7 @@ to O(ε⁴) here), and the Taylor-order test checks the *order* of the remainder
 import numpy as np
 import pytest
 from hypothesis import given, settings
-from strategies_core import problems
+from strategies import cases
 
 import hessref as hr
 
@@ -22,9 +22,10 @@ def richardson(f, eps):
 
 
 @settings(max_examples=30)
-@given(problems(activations=SMOOTH, max_depth=3))
+@given(cases(activations=tuple(SMOOTH), max_depth=3, max_samples=30))
 def test_gradient_and_hvp_match_finite_differences(case):
-    model, theta, X, y, loss, reduction = case
+    model, theta, X, y = case.model, case.theta, case.X, case.y
+    loss, reduction = case.loss, case.reduction
     kw = dict(loss=loss, reduction=reduction)
     v = np.random.default_rng(3).normal(size=model.num_params)
     v /= np.linalg.norm(v)
