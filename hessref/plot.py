@@ -1,0 +1,381 @@
+"""Plots of spectra and experiment results (matplotlib, imported lazily).
+
+Every function takes numbers that were already computed (eigenvalues, a density on a
+grid, an :class:`hessref.experiments.ExperimentResult`) and returns a
+``matplotlib.figure.Figure``; none computes eigenvalues, densities or losses. Figures are
+built with ``matplotlib.figure.Figure`` directly, not ``pyplot``, so no GUI backend or
+global figure state is involved: save with ``fig.savefig("out.png")``, or display a
+figure in Jupyter by leaving it as the last expression of a cell.
+
+Functions that draw a single panel accept ``ax`` to draw into an existing Axes (the
+returned Figure is then ``ax.figure``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from hessref.experiments import ExperimentResult
+
+
+def _new_axes(ax: Axes | None, ncols: int = 1, figsize=(5.0, 3.5)):
+    """(figure, axes) — a fresh Figure unless ``ax`` is given (single panel only)."""
+    if ax is not None:
+        return ax.figure, [ax]
+    from matplotlib.figure import Figure  # lazy: importing matplotlib is slow
+
+    # no layout engine: constrained/tight layout re-draws the figure and is several
+    # times slower; fixed margins that fit the labels used here suffice
+    fig = Figure(figsize=(figsize[0] * ncols, figsize[1]))
+    axes = fig.subplots(1, ncols, squeeze=False)[0]
+    top = 0.85 if ncols == 1 else 0.78  # multi-panel figures carry a suptitle
+    fig.subplots_adjust(left=0.14 / ncols**0.5, right=0.97, bottom=0.15, top=top, wspace=0.35)
+    return fig, list(axes)
+
+
+def _values(name: str, eigenvalues: ArrayLike) -> np.ndarray:
+    ev = np.asarray(eigenvalues, dtype=np.float64).ravel()
+    if ev.size == 0:
+        raise ValueError(f"{name}: expected at least one eigenvalue, got none")
+    return ev
+
+
+def _hist(ax: Axes, ev: np.ndarray, bins: int, label: str | None = None, color=None) -> None:
+    counts, edges = np.histogram(ev, bins=bins)
+    ax.stairs(counts, edges, fill=True, alpha=0.6, label=label, color=color)
+    ax.set_yscale("log")
+    ax.set_ylim(bottom=0.8)
+    ax.set_xlabel("eigenvalue λ")
+    ax.set_ylabel("count (log scale)")
+
+
+def plot_histogram(
+    eigenvalues: ArrayLike, bins: int = 100, title: str | None = None, ax: Axes | None = None
+) -> Figure:
+    """Histogram of eigenvalues with a logarithmic count axis (bulk and outliers both visible).
+
+    Parameters
+    ----------
+    eigenvalues : array_like (P,)
+    bins : int
+    title : str, optional
+    ax : matplotlib Axes, optional
+    """
+    ev = _values("eigenvalues", eigenvalues)
+    fig, (ax,) = _new_axes(ax)
+    _hist(ax, ev, bins)
+    ax.set_title(title or f"{ev.size} eigenvalues")
+    return fig
+
+
+def plot_ordered(
+    eigenvalues: ArrayLike,
+    count: int | None = None,
+    top: int | None = 60,
+    threshold: float | None = None,
+    title: str | None = None,
+    ax: Axes | None = None,
+) -> Figure:
+    """The ``top`` largest eigenvalues against their rank, with the outlier cut marked.
+
+    Parameters
+    ----------
+    eigenvalues : array_like (P,), any order (sorted descending here — formatting only)
+    count : int, optional
+        Number of outliers (e.g. ``count_outliers(...).count``): a vertical line is drawn
+        between rank ``count`` and ``count + 1`` and the outliers are highlighted.
+    top : int or None
+        How many of the largest eigenvalues to show (all if None).
+    threshold : float, optional
+        A horizontal line, e.g. the threshold rule's cut.
+    """
+    ev = -np.sort(-_values("eigenvalues", eigenvalues))
+    if top is not None:
+        ev = ev[:top]
+    fig, (ax,) = _new_axes(ax)
+    rank = np.arange(1, ev.size + 1)
+    ax.plot(rank, ev, "o", ms=3, color="C0", label="eigenvalues")
+    if count is not None:
+        ax.plot(rank[:count], ev[:count], "o", ms=5, color="C3", label=f"{count} outliers")
+        ax.axvline(count + 0.5, color="C3", ls="--", lw=1)
+    if threshold is not None:
+        ax.axhline(threshold, color="0.4", ls=":", lw=1, label=f"threshold {threshold:.3g}")
+    ax.set_xlabel("rank i")
+    ax.set_ylabel("λ_i")
+    ax.legend(fontsize="small")
+    ax.set_title(title or "ordered eigenvalues")
+    return fig
+
+
+def plot_density(
+    grid: ArrayLike | Any,
+    density: ArrayLike | None = None,
+    log: bool = True,
+    title: str | None = None,
+    ax: Axes | None = None,
+) -> Figure:
+    """A smoothed spectral density φ_σ(t) on a grid (e.g. from ``spectrum.slq_density``).
+
+    Parameters
+    ----------
+    grid : array_like (M,) or an object with ``grid`` and ``density`` attributes
+        (a ``hessref.spectrum.SpectralDensity``).
+    density : array_like (M,), optional if ``grid`` is such an object
+    log : bool
+        Logarithmic density axis (the bulk is many orders of magnitude above outliers).
+    """
+    if density is None:
+        grid, density = getattr(grid, "grid", None), getattr(grid, "density", None)
+        if grid is None or density is None:
+            raise TypeError(
+                "grid: pass arrays (grid, density) or an object with .grid and .density"
+            )
+    t = np.asarray(grid, dtype=np.float64)
+    phi = np.asarray(density, dtype=np.float64)
+    if t.shape != phi.shape or t.ndim != 1:
+        raise ValueError(
+            f"grid, density: expected two 1-D arrays of equal length, got {t.shape} and {phi.shape}"
+        )
+    fig, (ax,) = _new_axes(ax)
+    ax.plot(t, phi, lw=1)
+    if log:
+        positive = phi[phi > 0]
+        ax.set_yscale("log")
+        if positive.size:
+            ax.set_ylim(bottom=max(positive.min(), positive.max() * 1e-12))
+    ax.set_xlabel("λ")
+    ax.set_ylabel("density")
+    ax.set_title(title or "spectral density")
+    return fig
+
+
+def plot_split(
+    eigenvalues_H: ArrayLike,
+    eigenvalues_G: ArrayLike,
+    eigenvalues_R: ArrayLike,
+    bins: int = 80,
+    title: str | None = None,
+) -> Figure:
+    """Histograms (log counts) of the spectra of H, G and R side by side, shared x-axis."""
+    evs = [
+        _values(f"eigenvalues_{m}", e)
+        for m, e in (("H", eigenvalues_H), ("G", eigenvalues_G), ("R", eigenvalues_R))
+    ]
+    lo = min(e.min() for e in evs)
+    hi = max(e.max() for e in evs)
+    edges = np.linspace(lo, hi if hi > lo else lo + 1.0, bins + 1)
+    fig, axes = _new_axes(None, ncols=3, figsize=(4.0, 3.2))
+    for ax, ev, name, color in zip(axes, evs, "HGR", ("C0", "C2", "C3"), strict=True):
+        counts, _ = np.histogram(ev, bins=edges)
+        ax.stairs(counts, edges, fill=True, alpha=0.7, color=color)
+        ax.set_yscale("log")
+        ax.set_ylim(bottom=0.8)
+        ax.set_xlabel("eigenvalue")
+        ax.set_title(f"{name}: min {ev.min():.2g}, max {ev.max():.2g}")
+    axes[0].set_ylabel("count (log scale)")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def plot_interpolation(
+    alphas: ArrayLike,
+    losses: ArrayLike | Mapping[str, ArrayLike],
+    log: bool = False,
+    title: str | None = None,
+    ax: Axes | None = None,
+) -> Figure:
+    """Loss along straight lines θ(α) = (1 − α) θ_a + α θ_b; endpoints α = 0, 1 marked.
+
+    Parameters
+    ----------
+    alphas : array_like (M,)
+    losses : array_like (M,) or mapping label → array_like (M,)
+    log : bool
+        Logarithmic loss axis.
+    """
+    a = np.asarray(alphas, dtype=np.float64)
+    curves = dict(losses) if isinstance(losses, Mapping) else {"loss": losses}
+    fig, (ax,) = _new_axes(ax)
+    for label, L in curves.items():
+        L = np.asarray(L, dtype=np.float64)
+        if L.shape != a.shape:
+            raise ValueError(
+                f"losses[{label!r}]: expected shape {a.shape} like alphas, got {L.shape}"
+            )
+        ax.plot(a, L, lw=1.5, label=label)
+    for x in (0.0, 1.0):
+        ax.axvline(x, color="0.6", ls=":", lw=1)
+    if log:
+        ax.set_yscale("log")
+    ax.set_xlabel("α")
+    ax.set_ylabel("full-batch loss")
+    ax.legend(fontsize="small")
+    ax.set_title(title or "loss along the line")
+    return fig
+
+
+def plot_outliers_vs_classes(
+    classes: Sequence[int],
+    counts: Mapping[str, Sequence[float | None]],
+    title: str | None = None,
+    ax: Axes | None = None,
+) -> Figure:
+    """Outlier counts against the number of classes C, one marker series per rule/case.
+
+    Parameters
+    ----------
+    classes : sequence of int (M,)
+    counts : mapping label → sequence (M,)
+        E.g. ``{"ratio, K = C": [...], "gap, K = 10": [...]}``; None entries are skipped.
+    """
+    C = np.asarray(classes, dtype=np.float64)
+    fig, (ax,) = _new_axes(ax)
+    ax.plot([C.min(), C.max()], [C.min(), C.max()], color="0.6", ls="--", lw=1, label="count = C")
+    markers = "osD^vP*X"
+    for i, (label, values) in enumerate(counts.items()):
+        v = np.array([np.nan if x is None else x for x in values], dtype=np.float64)
+        if v.shape != C.shape:
+            raise ValueError(f"counts[{label!r}]: expected {C.size} values, got {v.size}")
+        jitter = 0.08 * (i - (len(counts) - 1) / 2)  # keep overlapping series visible
+        ax.plot(C + jitter, v, markers[i % len(markers)], ms=5, label=label)
+    ax.set_xlabel("number of classes C")
+    ax.set_ylabel("number of outliers")
+    ax.legend(fontsize="x-small")
+    ax.set_title(title or "outliers vs classes")
+    return fig
+
+
+# ----------------------------------------------------------------------------------------
+# Experiment results
+# ----------------------------------------------------------------------------------------
+def _plot_init_vs_trained(res: ExperimentResult) -> Figure:
+    run = res.results["runs"][0]
+    fig, axes = _new_axes(None, ncols=3, figsize=(4.0, 3.2))
+    for ax, stage in zip(axes[:2], ("init", "trained"), strict=True):
+        _hist(ax, np.asarray(run[stage]["eigenvalues_H"]), 80)
+        ax.set_title(f"H at {stage}")
+    plot_ordered(
+        run["trained"]["eigenvalues_H"],
+        count=run["trained"]["H"]["ratio"],
+        top=res.settings["top"],
+        title="trained H, ratio-rule cut",
+        ax=axes[2],
+    )
+    fig.suptitle("init vs trained (Sagun et al. 2017, Fig. 1)")
+    return fig
+
+
+def _plot_outliers(res: ExperimentResult) -> Figure:
+    rows = res.results["rows"]
+    classes = sorted({r["C"] for r in rows})
+    series: dict[str, list] = {}
+    for K_spec in res.settings["outputs"]:
+        K_fixed = None if K_spec == "C" else int(K_spec)
+        sel = [r for r in rows if r["K"] == (r["C"] if K_fixed is None else K_fixed)]
+        for rule in ("ratio", "gap", "threshold"):
+            vals = []
+            for C in classes:  # mean over seeds
+                v = [
+                    r["H_trained"][rule]
+                    for r in sel
+                    if r["C"] == C and r["H_trained"][rule] is not None
+                ]
+                vals.append(float(np.mean(v)) if v else None)
+            series[f"{rule}, K = {K_spec}"] = vals
+    return plot_outliers_vs_classes(
+        classes, series, title="outliers of trained H (Sagun et al. 2017, Fig. 2)"
+    )
+
+
+def _plot_bulk(res: ExperimentResult) -> Figure:
+    rows = res.results["rows"]
+    fig, axes = _new_axes(None, ncols=2, figsize=(4.5, 3.2))
+    for r in rows:
+        ev = np.asarray(r["eigenvalues"])
+        axes[0].plot(np.arange(1, 21), ev[:20], "o-", ms=3, label=f"h = {r['width']}")
+    axes[0].set_xlabel("rank i")
+    axes[0].set_ylabel("λ_i")
+    axes[0].legend(fontsize="small")
+    axes[0].set_title("top eigenvalues")
+    P = [r["num_params"] for r in rows]
+    axes[1].plot(P, [r["fraction_near_zero"] for r in rows], "o-", label="|λ| < ε λ_max")
+    axes[1].plot(P, [r["fraction_negative"] for r in rows], "s-", label="λ < 0")
+    axes[1].set_xlabel("P")
+    axes[1].set_ylabel("fraction of eigenvalues")
+    axes[1].legend(fontsize="small")
+    axes[1].set_title("near-zero mass vs P")
+    fig.suptitle("bulk vs width on sklearn digits (not MNIST)")
+    return fig
+
+
+def _plot_data_complexity(res: ExperimentResult) -> Figure:
+    rows = res.results["rows"]
+    fig, (ax,) = _new_axes(None)
+    ax.plot([r["std"] for r in rows], [r["lambda_max"] for r in rows], "o-")
+    ax.set_yscale("log")
+    ax.set_xlabel("blob std")
+    ax.set_ylabel("λ_max(H)")
+    ax.set_title("data complexity (Sagun et al. 2016, Fig. 7)")
+    return fig
+
+
+def _plot_batch(res: ExperimentResult) -> Figure:
+    fig, axes = _new_axes(None, ncols=2, figsize=(4.5, 3.2))
+    for name, d in res.results["endpoints"].items():
+        ev = np.asarray(d["top_eigenvalues"])
+        axes[0].plot(np.arange(1, ev.size + 1), ev, "o", ms=3, label=name)
+    axes[0].set_yscale("symlog", linthresh=1e-4)
+    axes[0].set_xlabel("rank i")
+    axes[0].set_ylabel("λ_i")
+    axes[0].legend(fontsize="small")
+    axes[0].set_title("top eigenvalues of H")
+    curves = {k: v["losses"] for k, v in res.results["lines"].items()}
+    plot_interpolation(res.settings["alphas"], curves, log=True, ax=axes[1])
+    fig.suptitle("small vs large batch (Sagun et al. 2017, Figs. 4, 7, 8)")
+    return fig
+
+
+def _plot_split(res: ExperimentResult) -> Figure:
+    r = res.results["rows"][0]
+    return plot_split(
+        r["eigenvalues_H"],
+        r["eigenvalues_G"],
+        r["eigenvalues_R"],
+        title=f"H = G + R after training ({r['activation']})",
+    )
+
+
+_PLOTTERS = {
+    "init-vs-trained": _plot_init_vs_trained,
+    "outliers-vs-classes": _plot_outliers,
+    "bulk-vs-width": _plot_bulk,
+    "data-complexity": _plot_data_complexity,
+    "small-vs-large-batch": _plot_batch,
+    "hessian-split": _plot_split,
+}
+
+
+def plot_experiment(result: ExperimentResult) -> Figure:
+    """The standard figure of an experiment result (dispatches on ``result.name``).
+
+    Raises
+    ------
+    ValueError
+        If ``result.name`` is not one of :data:`hessref.experiments.EXPERIMENTS`.
+    """
+    name = getattr(result, "name", None)
+    if name not in _PLOTTERS:
+        raise ValueError(
+            f"result.name: no plot for {name!r}; expected one of "
+            + ", ".join(repr(n) for n in _PLOTTERS)
+        )
+    return _PLOTTERS[name](result)
