@@ -1,36 +1,37 @@
-"""The exact dense Hessian H = ∇²L (P × P), and layer blocks of curvature matrices.
+"""The exact dense Hessian H = ∇²L (P × P) and its parts G, R, from layer-pair block formulas.
 
-H is assembled column-block by column-block from batched R-op products on unit
-directions (:mod:`hessref.rop`): H[:, j0:j1] = H · I[:, j0:j1]. Each block lies
-within one layer, so the forward R pass skips the layers below it, and each block
-is a handful of GEMMs over all samples and K directions at once. The work is
-O(N·P²) flops in BLAS; the workspace is bounded independently of P² (see
-``_block_size``), so peak memory stays close to the P×P result.
+Write Ŵ_l = [W_l | b_l] and ā_{l-1} = [a_{l-1}, 1], so that z_l = Ŵ_l ā_{l-1}. Per sample,
+with ψ = s ℓ (s = 1/N or 1), δ_m = ∂ψ/∂z_m, M_m = ∇²_{z_m} ψ (upper layers fixed),
+T_{m,l} = ∂z_m/∂z_l (T_{l,l} = I) and S_{m-1,l} = ∂a_{m-1}/∂z_l = D_{m-1} T_{m-1,l}:
+
+    M_L = s A,   M_m = D_m W_{m+1}ᵀ M_{m+1} W_{m+1} D_m + diag(σ″(z_m) ⊙ W_{m+1}ᵀ δ_{m+1})
+
+and for l ≤ m the block of H between Ŵ_m[q, j] and Ŵ_l[o, i] is
+
+    H[(m,q,j), (l,o,i)] = Σ_n  (M_m T_{m,l})[q,o] ā_{m-1}[j] ā_{l-1}[i]         (term 1)
+                             + δ_m[q] S_{m-1,l}[j,o] ā_{l-1}[i]   (l < m, j ≠ bias)  (term 2)
+
+Each term is ONE matrix product whose inner dimension is the number of samples N
+(e.g. term 1 = X₁ᵀY₁ with X₁[n,(q,o)] = (M_m T_{m,l})[n,q,o], Y₁[n,(j,i)] = ā_{m-1}[n,j]
+ā_{l-1}[n,i]), so the whole matrix costs about 2·N·P² flops in large BLAS calls.
+The Gauss-Newton part G keeps M_L = s A, drops the σ″ terms of M and term 2 (then
+M_m = T_{L,m}ᵀ s A T_{L,m} and term 1 is Σ J_mᵀ s A J_l); the residual R = H − G keeps
+exactly the dropped terms (M_L = 0). Samples are processed in chunks that bound the
+workspace, so memory stays close to the P×P result.
 """
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from threadpoolctl import threadpool_limits
 
-from hessref.mlp import MLP, forward
+from hessref.mlp import MLP, ForwardCache, forward
 from hessref.problem import Problem, check_model, make_problem
-from hessref.rop import curvature_matmat
 from hessref.validation import check_dense_fits
 
 Array = NDArray[np.float64]
 
-_WORKSPACE_BYTES = 16 * 2**20  # per (N, K, d) intermediate of the batched R-op
-
-
-def _block_size(problem: Problem) -> int:
-    """Directions per batched R-op call so that one (N, K, d_max) array stays ≈ 16 MiB."""
-    per_direction = 8 * problem.num_samples * max(problem.model.sizes)
-    return int(max(1, min(problem.model.num_params, _WORKSPACE_BYTES // per_direction)))
+_WORKSPACE_BYTES = 64 * 2**20  # per-chunk bound for the largest (N_chunk, ·) intermediate
 
 
 def symmetrize_(M: Array, block: int = 512) -> Array:
@@ -47,52 +48,108 @@ def symmetrize_(M: Array, block: int = 512) -> Array:
     return M
 
 
-def _usable_cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not on Linux
-        return os.cpu_count() or 1
+def _add_block(out: Array, model: MLP, m: int, l: int, block: Array) -> None:
+    """Add ``block`` (q, j, o, i) over Ŵ_m[q, j] × Ŵ_l[o, i] into the θ-ordered ``out``.
+
+    θ stores layer l as W_l[o, i] at o·d_in + i followed by b_l[o], so the augmented
+    index i = d_in (the bias) moves to the end of the layer's block. ``block`` may
+    have fewer j entries than d_{m-1} + 1 (then it has no bias rows).
+    """
+    dm, dl = model.sizes[m - 1], model.sizes[l - 1]
+    wm, bm = model.weight_slice(m), model.bias_slice(m)
+    wl, bl = model.weight_slice(l), model.bias_slice(l)
+    q, o = block.shape[0], block.shape[2]
+    out[wm, wl] += block[:, :dm, :, :dl].reshape(q * dm, o * dl)
+    out[wm, bl] += block[:, :dm, :, dl].reshape(q * dm, o)
+    if block.shape[1] > dm:
+        out[bm, wl] += block[:, dm, :, :dl].reshape(q, o * dl)
+        out[bm, bl] += block[:, dm, :, dl]
 
 
-def dense_curvature(problem: Problem, mode: str, workers: int | None = None) -> Array:
-    """Dense M ∈ {H, G, R} (``mode`` as in :func:`hessref.rop.curvature_matmat`), symmetrized.
+def _output_curvature(problem: Problem, cache: ForwardCache, mode: str) -> tuple[list, list]:
+    """δ_m (N, d_m) and M_m (N, d_m, d_m) for m = 1..L (index m-1), by backprop."""
+    params, loss, s = problem.params, problem.loss, problem.scale
+    F, y = cache.F, problem.y
+    N, k = F.shape
+    delta = s * loss.gradient(F, y)
+    M = s * loss.hessian(F, y) if mode != "residual" else np.zeros((N, k, k))
+    deltas, Ms = [delta], [M]
+    for m in range(len(params) - 1, 0, -1):
+        W = params[m][0]  # W_{m+1} (d_{m+1}, d_m)
+        d_next, d_m = W.shape
+        dsig = cache.dsigma[m - 1]
+        # Wᵀ M W for every sample with two GEMMs: (N·d_next, d_next) @ W, then again
+        MW = (M.reshape(N * d_next, d_next) @ W).reshape(N, d_next, d_m)
+        M = (MW.transpose(0, 2, 1).reshape(N * d_m, d_next) @ W).reshape(N, d_m, d_m)
+        M *= dsig[:, :, None] * dsig[:, None, :]
+        g = delta @ W
+        if mode != "ggn":
+            idx = np.arange(d_m)
+            M[:, idx, idx] += cache.d2sigma[m - 1] * g
+        delta = g * dsig
+        deltas.append(delta)
+        Ms.append(M)
+    return deltas[::-1], Ms[::-1]
 
-    Unit directions of layer l need only the rows of layers ≥ l (the backward pass
-    stops at l); the blocks above are filled from their transposes. Column blocks
-    are independent, so ``workers`` threads (default: usable CPUs) each compute
-    some with single-threaded BLAS: the elementwise steps of the R-op, which NumPy
-    runs on one core, then run in parallel too. The result does not depend on
-    ``workers`` (each column block is computed by the same operations).
 
-    Returns
-    -------
-    ndarray, shape (P, P)
+def _augment(a: Array) -> Array:
+    return np.hstack([a, np.ones((a.shape[0], 1))])
+
+
+def _accumulate_chunk(out: Array, problem: Problem, mode: str) -> None:
+    """Add one data chunk's contribution to every block (m ≥ l) of ``out`` (lower part)."""
+    model, params = problem.model, problem.params
+    L, N = model.num_layers, problem.num_samples
+    cache = forward(model, params, problem.X, second_order=mode != "ggn")
+    deltas, Ms = _output_curvature(problem, cache, mode)
+    abar = [_augment(a) for a in cache.A]  # ā_0 .. ā_{L-1}
+    for l in range(1, L + 1):
+        d_l, dl1 = model.sizes[l], model.sizes[l - 1] + 1
+        T = None  # T_{m,l} (N, d_m, d_l); None stands for the identity at m = l
+        S = None  # S_{m-1,l} = ∂a_{m-1}/∂z_l (N, d_{m-1}, d_l)
+        for m in range(l, L + 1):
+            d_m, dm1 = model.sizes[m], model.sizes[m - 1] + 1
+            if m > l:
+                dsig = cache.dsigma[m - 2][:, :, None]
+                S = dsig * np.eye(d_l) if T is None else dsig * T
+                Wm = params[m - 1][0]
+                # T_{m,l} = W_m S_{m-1,l}: (N·d_l, d_{m-1}) @ W_mᵀ, then back to (N, d_m, d_l)
+                T = (S.transpose(0, 2, 1).reshape(N * d_l, -1) @ Wm.T).reshape(N, d_l, d_m)
+                T = T.transpose(0, 2, 1)
+            X1 = Ms[m - 1] if T is None else np.matmul(Ms[m - 1], T)
+            Y1 = abar[m - 1][:, :, None] * abar[l - 1][:, None, :]
+            term1 = (X1.reshape(N, -1).T @ Y1.reshape(N, -1)).reshape(d_m, d_l, dm1, dl1)
+            _add_block(out, model, m, l, term1.transpose(0, 2, 1, 3))  # (q, j, o, i)
+            if m > l and mode != "ggn":
+                X2 = deltas[m - 1][:, :, None] * abar[l - 1][:, None, :]
+                term2 = (X2.reshape(N, -1).T @ S.reshape(N, -1)).reshape(d_m, dl1, dm1 - 1, d_l)
+                _add_block(out, model, m, l, term2.transpose(0, 2, 3, 1))  # j ≠ bias
+
+
+def _chunk_rows(problem: Problem) -> int:
+    """Samples per chunk so the largest per-sample intermediate stays within the budget."""
+    sizes = problem.model.sizes
+    widest = max(sizes[1:])
+    per_sample = 8 * 3 * (max(sizes[:-1]) + 1) ** 2 + 8 * 3 * widest**2
+    return max(1, _WORKSPACE_BYTES // per_sample)
+
+
+def dense_curvature(problem: Problem, mode: str) -> Array:
+    """Dense M ∈ {H, G, R} (mode "hessian", "ggn" or "residual"), shape (P, P), symmetric.
+
+    Blocks m ≥ l are accumulated over sample chunks by the formulas of the module
+    docstring; the blocks above the diagonal are their transposes.
     """
     model = problem.model
     P = model.num_params
-    M = np.empty((P, P))
-    cache = forward(model, problem.params, problem.X, second_order=True)
-    K = _block_size(problem)
-    blocks = [
-        (l, j0, min(j0 + K, model.layer_slice(l).stop))
-        for l in range(1, model.num_layers + 1)
-        for j0 in range(model.layer_slice(l).start, model.layer_slice(l).stop, K)
-    ]
-
-    def fill(block: tuple[int, int, int]) -> None:
-        l, j0, j1 = block
-        E = np.zeros((P, j1 - j0))
-        E[np.arange(j0, j1), np.arange(j1 - j0)] = 1.0
-        start = model.layer_slice(l).start
-        M[start:, j0:j1] = curvature_matmat(problem, E, mode, cache, first_layer=l)
-
-    workers = workers or _usable_cpus()
-    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
-        list(pool.map(fill, blocks))
-    for l in range(2, model.num_layers + 1):
+    out = np.zeros((P, P))
+    for chunk in problem.chunks(_chunk_rows(problem)):
+        _accumulate_chunk(out, chunk, mode)
+    for l in range(1, model.num_layers + 1):
         s = model.layer_slice(l)
-        M[: s.start, s] = M[s, : s.start].T  # rows of layers < l, by symmetry
-    return symmetrize_(M)
+        out[: s.start, s] = out[s, : s.start].T  # blocks above the diagonal, by symmetry
+        symmetrize_(out[s, s])  # diagonal blocks: equal to their transposes up to rounding
+    return out
 
 
 def hessian(

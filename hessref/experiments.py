@@ -43,7 +43,7 @@ from threadpoolctl import threadpool_limits
 
 import hessref as hr
 from hessref import data, spectrum
-from hessref.ggn import dense_ggn
+from hessref.dense import dense_curvature
 from hessref.problem import make_problem
 from hessref.train import interpolate_loss, train
 
@@ -131,7 +131,7 @@ def _ggn(sizes, activation, X, y, theta) -> np.ndarray:
     """Dense G for mean cross-entropy (without R, which :func:`hessref.gauss_newton` adds)."""
     problem = make_problem(hr.MLP(sizes, activation), theta, X, y, "cross_entropy", "mean")
     with threadpool_limits(limits=1, user_api="blas"):
-        return dense_ggn(problem)
+        return dense_curvature(problem, "ggn")
 
 
 def _counts(ev: np.ndarray, top: int) -> dict[str, Any]:

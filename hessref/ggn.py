@@ -1,21 +1,19 @@
 """The Gauss-Newton split H = G + R (THEORY.md §2.1), exact and dense.
 
-G = s Σ_i J_iᵀ A_i J_i with A_i = ∇²_f ℓ_i = B_iᵀ B_i, so G = s J̃ᵀ J̃ where the
-scaled Jacobian J̃ stacks B_i J_i over samples ((N·d_L) × P). J̃ comes from
-backprop of the rows of B_i (the loss Hessian factor of :mod:`hessref.losses`),
-and G is one symmetric rank-k update (BLAS ``dsyrk``), accumulated over sample
-chunks so J̃ never exceeds a bounded size.
+G = s Σ_i J_iᵀ A_i J_i with A_i = ∇²_f ℓ_i is positive semi-definite; R = s Σ_i Σ_c
+r_{i,c} ∇²_θ f_{i,c} holds every term of H that carries the output gradient r.
+Both come from the layer-pair block formulas of :mod:`hessref.dense` (modes "ggn"
+and "residual"): R is computed directly, not as H − G, so it stays accurate when it
+is tiny next to G (near interpolation, where R → 0).
 
-R = s Σ_i Σ_c r_{i,c} ∇²_θ f_{i,c} is computed directly — not as H − G — by the
-residual-only R-op (:mod:`hessref.rop`, ``mode="residual"``), so R is accurate
-even when it is tiny next to G (e.g. near interpolation, where R → 0).
+:func:`scaled_jacobian` gives the per-sample factors B_i J_i (B_iᵀ B_i = A_i), i.e.
+G = s Σ_i (B_i J_i)ᵀ(B_i J_i); for cross-entropy its rows are Papyan's δ vectors.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.linalg.blas import dsyrk
 
 from hessref.dense import dense_curvature
 from hessref.mlp import MLP, backprop_seeds, forward
@@ -23,8 +21,6 @@ from hessref.problem import Problem, make_problem
 from hessref.validation import check_dense_fits
 
 Array = NDArray[np.float64]
-
-_JACOBIAN_CHUNK_BYTES = 128 * 2**20
 
 
 def scaled_jacobian(problem: Problem) -> Array:
@@ -36,33 +32,6 @@ def scaled_jacobian(problem: Problem) -> Array:
     cache = forward(problem.model, problem.params, problem.X)
     B = problem.loss.hessian_factor(cache.F, problem.y)
     return backprop_seeds(problem.model, problem.params, cache, B)
-
-
-def mirror_upper_(M: Array, block: int = 512) -> Array:
-    """Copy the upper triangle of square M onto its lower triangle, in place, by blocks."""
-    n = M.shape[0]
-    for i in range(0, n, block):
-        i1 = min(i + block, n)
-        diag = M[i:i1, i:i1]
-        diag[...] = np.triu(diag) + np.triu(diag, 1).T
-        for j in range(i1, n, block):
-            j1 = min(j + block, n)
-            M[j:j1, i:i1] = M[i:i1, j:j1].T
-    return M
-
-
-def dense_ggn(problem: Problem) -> Array:
-    """Dense G = s Σ_i (B_i J_i)ᵀ (B_i J_i), shape (P, P), by chunked ``dsyrk``."""
-    P, k = problem.model.num_params, problem.model.sizes[-1]
-    rows = max(1, _JACOBIAN_CHUNK_BYTES // (8 * k * P))
-    G = np.zeros((P, P), order="F")
-    for chunk in problem.chunks(rows):
-        Jt = scaled_jacobian(chunk).reshape(-1, P)  # (n·k, P), C order
-        # Jt.T is (P, n·k) in Fortran order, so dsyrk forms Jtᵀ Jt without a copy
-        G = dsyrk(problem.scale, Jt.T, beta=1.0, c=G, trans=0, lower=1, overwrite_c=1)
-    # dsyrk filled the lower triangle of the F-ordered G: its transpose is C-ordered
-    # with that triangle on top, which we mirror down
-    return mirror_upper_(G.T)
 
 
 def gauss_newton(
@@ -107,4 +76,4 @@ def gauss_newton(
     """
     p = make_problem(model, theta, X, y, loss, reduction)
     check_dense_fits("gauss_newton", p.model.num_params, 2)
-    return dense_ggn(p), dense_curvature(p, "residual")
+    return dense_curvature(p, "ggn"), dense_curvature(p, "residual")

@@ -47,7 +47,6 @@ from hessref.conventions import (
     to_state_dict,
 )
 from hessref.dense import dense_curvature
-from hessref.ggn import dense_ggn
 from hessref.losses import reduction_scale
 from hessref.mlp import MLP, backprop_seeds, forward
 from hessref.problem import check_model, make_problem
@@ -285,7 +284,7 @@ def reference_bundle(
     EF = p.scale * (g.T @ g)
     EF = 0.5 * (EF + EF.T)
     H = dense_curvature(p, "hessian")
-    G = dense_ggn(p)
+    G = dense_curvature(p, "ggn")
     R = dense_curvature(p, "residual")
     lam_H, V_H = _signed_eigh(H, eigenvectors)
     lam_G, V_G = _signed_eigh(G, eigenvectors)
