@@ -18,6 +18,7 @@ from hessref.derivatives import gradient, hvp, jacobian, loss, outputs
 from hessref.ggn import gauss_newton
 from hessref.losses import LOSSES, get_loss
 from hessref.mlp import MLP
+from hessref.operators import CurvatureOperator, ggn_operator, hessian_operator, residual_operator
 
 try:  # the version lives in setup.cfg only
     __version__ = _metadata.version("hessref")
@@ -26,16 +27,20 @@ except _metadata.PackageNotFoundError:  # pragma: no cover - running from an uni
 
 __all__ = [
     "ACTIVATIONS",
+    "CurvatureOperator",
     "LOSSES",
     "MLP",
     "gauss_newton",
     "get_activation",
     "get_loss",
+    "ggn_operator",
     "gradient",
     "hessian",
+    "hessian_operator",
     "hvp",
     "jacobian",
     "layer_block",
     "loss",
     "outputs",
+    "residual_operator",
 ]

@@ -83,7 +83,6 @@ def curvature_matmat(
     V: Array,
     mode: str = "hessian",
     cache: ForwardCache | None = None,
-    first_layer: int = 1,
 ) -> Array:
     """Return M V for M ∈ {H, G, R} of ``problem`` (one data chunk), V of shape (P, K).
 
@@ -96,15 +95,11 @@ def curvature_matmat(
     mode : {"hessian", "ggn", "residual"}
     cache : ForwardCache, optional
         A forward pass of ``problem`` with ``second_order=True``, to reuse across calls.
-    first_layer : int
-        Compute only the rows of layers ``first_layer..L`` (the backward pass stops
-        there); used by the dense builder, which fills the rest by symmetry.
 
     Returns
     -------
-    ndarray, shape (P - offset, K)
-        Σ_i s M_i V over the samples of the chunk, rows from the start of
-        ``first_layer``'s block (offset 0, i.e. all P rows, by default).
+    ndarray, shape (P, K)
+        Σ_i s M_i V over the samples of the chunk.
     """
     model, params, loss = problem.model, problem.params, problem.loss
     L = model.num_layers
@@ -116,34 +111,34 @@ def curvature_matmat(
     want_res = mode in ("hessian", "residual")
     RZ, RA = _forward_r(problem, cache, dirs, K)
 
-    offset = model.layer_slice(first_layer).start
-    out = np.zeros((model.num_params - offset, K))
+    out = np.zeros((K, model.num_params))  # (K, P) layout: rows are contiguous per direction
     F, y, s = cache.F, problem.y, problem.scale
     delta = s * loss.gradient(F, y)  # δ_L (N, k)
     rdelta = None
     if want_ggn and RZ[-1] is not None:
         rdelta = s * loss.hessian_matvec(F, y, RZ[-1])  # R{δ_L} = A R{z_L}
-    for l in range(L, first_layer - 1, -1):
+    for l in range(L, 0, -1):
         W = params[l - 1][0]
         Vw = dirs[l - 1][0]
         d_out, d_in = W.shape
         ws, bs = model.weight_slice(l), model.bias_slice(l)
-        rows_w = slice(ws.start - offset, ws.stop - offset)
         a_prev, ra_prev = cache.A[l - 1], RA[l - 1]
         if rdelta is not None:
-            # Σ_i R{δ_l} a_{l-1}ᵀ as one GEMM: (d_in, N) @ (N, K·d_out) → rows o·d_in + i
-            gW = (a_prev.T @ rdelta.reshape(N, K * d_out)).reshape(d_in, K, d_out)
-            out[rows_w] = gW.transpose(2, 0, 1).reshape(d_out * d_in, K)
-            out[bs.start - offset : bs.stop - offset] = rdelta.sum(axis=0).T
+            # Σ_i R{δ_l} a_{l-1}ᵀ for all K as one GEMM: (K·d_out, N) @ (N, d_in), and
+            # row-major (o, i) is exactly θ's layout of W_l
+            gW = rdelta.reshape(N, K * d_out).T @ a_prev
+            out[:, ws] = gW.reshape(K, d_out * d_in)
+            out[:, bs] = rdelta.sum(axis=0)
         if want_res and ra_prev is not None:
             # Σ_i δ_l R{a_{l-1}}ᵀ as one GEMM: (d_out, N) @ (N, K·d_in)
             gW = (delta.T @ ra_prev.reshape(N, K * d_in)).reshape(d_out, K, d_in)
-            out[rows_w] += gW.transpose(0, 2, 1).reshape(d_out * d_in, K)
-        if l == first_layer:
+            out[:, ws] += gW.transpose(1, 0, 2).reshape(K, d_out * d_in)
+        if l == 1:
             break
-        rdelta = _backward_step(cache, l, W, Vw, delta, rdelta, RZ[l - 2], want_res)
-        delta = (delta @ W) * cache.dsigma[l - 2]
-    return out
+        g = delta @ W  # W_lᵀ δ_l, shared by R{δ_{l-1}} and δ_{l-1}
+        rdelta = _backward_step(cache, l, W, Vw, delta, rdelta, RZ[l - 2], want_res, g)
+        delta = g * cache.dsigma[l - 2]
+    return out.T
 
 
 def _backward_step(
@@ -155,6 +150,7 @@ def _backward_step(
     rdelta: Array | None,
     rz_prev: Array | None,
     want_res: bool,
+    g: Array,
 ) -> Array | None:
     """R{δ_{l-1}} from R{δ_l} (THEORY.md §5), None if identically zero.
 
@@ -173,6 +169,6 @@ def _backward_step(
     if new is not None:
         new *= cache.dsigma[l - 2][:, None, :]
     if want_res and rz_prev is not None:
-        curv = rz_prev * (cache.d2sigma[l - 2] * (delta @ W))[:, None, :]
+        curv = rz_prev * (cache.d2sigma[l - 2] * g)[:, None, :]
         new = curv if new is None else np.add(new, curv, out=new)
     return new
