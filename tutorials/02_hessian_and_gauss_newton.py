@@ -1,0 +1,235 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 02 — The exact Hessian and its Gauss-Newton split H = G + R
+#
+# For a loss $L(\theta) = \frac1N\sum_i \ell(f_i(\theta), y_i)$ the chain rule applied twice gives
+#
+# $$H = \nabla^2 L = \underbrace{\frac1N \sum_i J_i^\top A_i J_i}_{G\ \text{(Gauss-Newton)}}
+#   \;+\; \underbrace{\frac1N \sum_i \sum_c r_{i,c}\, \nabla^2_\theta f_{i,c}}_{R\ \text{(residual)}},$$
+#
+# where $J_i = \partial f_i / \partial\theta$ is the $k\times P$ output Jacobian,
+# $r_i = \nabla_f \ell$ and $A_i = \nabla_f^2 \ell$ the gradient and Hessian of the loss in
+# the outputs:
+#
+# | loss | $r_i$ | $A_i$ |
+# |---|---|---|
+# | MSE $\frac12\lVert f-y\rVert^2$ | $f_i - y_i$ | $I_k$ |
+# | cross-entropy $-\log \mathrm{softmax}(f)_y$ | $p_i - e_{y_i}$ | $\mathrm{diag}(p_i) - p_i p_i^\top$ |
+#
+# Both $A_i$ are positive semi-definite (PSD), so **G is PSD**: every negative eigenvalue
+# of H must come from R. This tutorial computes each piece exactly and checks the
+# statements of Sagun et al. (2017, §3) as executable facts: PSD-ness, rank, the
+# interpolation limit R = 0, and where negative curvature comes from.
+
+# %%
+import os
+
+import autograd
+import autograd.numpy as anp
+import autograd.scipy.special as asp
+import matplotlib.pyplot as plt
+import numpy as np
+
+import hessref as hr
+
+FAST = os.environ.get("HESSREF_FAST") == "1"
+rng = np.random.default_rng(1)
+
+sizes = [4, 6, 3]
+model = hr.MLP(sizes, activation="tanh")
+N = 20 if FAST else 40
+theta = model.init(rng)
+X = rng.standard_normal((N, sizes[0]))
+y = rng.integers(0, sizes[-1], size=N)  # cross-entropy takes integer labels
+P = model.num_params
+print(model, "P =", P, " N =", N)
+
+# %% [markdown]
+# ## The exact Hessian, checked against autograd
+#
+# `hr.hessian` assembles H column block by column block from exact Hessian-vector
+# products (no finite differences). autograd's reverse-over-reverse Hessian of the same
+# loss, written independently, must agree to rounding error.
+
+# %%
+H = hr.hessian(model, theta, X, y, loss="cross_entropy")
+
+
+def loss_ad(t):
+    A, pos = X, 0
+    for l, (d_in, d_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True), start=1):
+        W = anp.reshape(t[pos : pos + d_in * d_out], (d_out, d_in))
+        pos += d_in * d_out
+        b = t[pos : pos + d_out]
+        pos += d_out
+        A = anp.dot(A, W.T) + b
+        if l < len(sizes) - 1:
+            A = anp.tanh(A)
+    logp = A - asp.logsumexp(A, axis=1, keepdims=True)
+    return -anp.mean(logp[np.arange(N), y])
+
+
+H_ad = autograd.hessian(loss_ad)(theta)
+rel = np.linalg.norm(H - H_ad) / np.linalg.norm(H_ad)
+print(f"||H - H_autograd|| / ||H|| = {rel:.1e}")
+assert rel < 1e-10 and np.array_equal(H, H.T)
+
+# %% [markdown]
+# ## G by hand from the Jacobians
+#
+# `hr.jacobian` returns all $J_i$ as an $(N, k, P)$ array. With the softmax probabilities
+# $p_i$ we form $A_i$ and contract. `hr.gauss_newton` returns the same G (computed
+# as one symmetric rank-$Nk$ update) and R (computed directly by a residual-only
+# second-order pass, not as H − G).
+
+# %%
+J = hr.jacobian(model, theta, X)  # (N, k, P)
+F = hr.outputs(model, theta, X)
+p = np.exp(F - F.max(axis=1, keepdims=True))
+p /= p.sum(axis=1, keepdims=True)
+A = np.einsum("ic,cd->icd", p, np.eye(sizes[-1])) - np.einsum("ic,id->icd", p, p)
+G_hand = np.einsum("ikp,ikl,ilq->pq", J, A, J) / N
+
+G, R = hr.gauss_newton(model, theta, X, y, loss="cross_entropy")
+assert np.allclose(G, G_hand, rtol=1e-12, atol=1e-14 * np.abs(G).max())
+split_err = np.linalg.norm(H - (G + R)) / np.linalg.norm(H)
+print(f"||H - (G + R)|| / ||H|| = {split_err:.1e}")
+assert split_err < 1e-12
+
+fig, axes = plt.subplots(1, 3, figsize=(12, 3.8))
+for ax, M, name in zip(axes, [H, G, R], ["H", "G", "R"], strict=True):
+    lim = np.abs(H).max()
+    im = ax.imshow(M, cmap="RdBu_r", vmin=-lim, vmax=lim)
+    for l in range(1, model.num_layers):
+        ax.axhline(model.layer_slice(l).stop - 0.5, color="k", lw=0.5)
+        ax.axvline(model.layer_slice(l).stop - 0.5, color="k", lw=0.5)
+    ax.set_title(name)
+fig.colorbar(im, ax=axes, shrink=0.8)
+plt.show()
+
+# %% [markdown]
+# Look at the lower-right block of R: it is **zero**. The output layer enters $f$
+# linearly, so $\nabla^2 f$ has no second derivative within the last layer (THEORY §2.5).
+
+# %%
+last = model.layer_slice(model.num_layers)
+assert np.abs(R[last, last]).max() == 0.0
+
+# %% [markdown]
+# ## PSD-ness and where negative eigenvalues come from
+#
+# Since $G \succeq 0$, $H = G + R \succeq R$, and by Weyl's monotonicity theorem
+# $\lambda_i(H) \ge \lambda_i(R)$ for **every** index $i$ (eigenvalues sorted descending).
+# In particular $\lambda_{\min}(H) \ge \lambda_{\min}(R)$ and H has at most as many
+# negative eigenvalues as R. Weyl's perturbation bound also gives
+# $|\lambda_i(H) - \lambda_i(G)| \le \lVert R\rVert_2$.
+
+# %%
+from hessref.spectrum import eigenvalues
+
+lam_H, lam_G, lam_R = eigenvalues(H), eigenvalues(G), eigenvalues(R)
+tol = 1e-12 * np.abs(lam_H).max()
+print(f"lambda_min(G) = {lam_G[-1]:.1e}   (PSD up to rounding)")
+print(
+    f"negative eigenvalues: H {np.sum(lam_H < -tol)}, G {np.sum(lam_G < -tol)}, R {np.sum(lam_R < -tol)}"
+)
+assert lam_G[-1] > -tol
+assert np.all(lam_H >= lam_R - tol)  # λ_i(H) ≥ λ_i(R) for every i
+assert np.sum(lam_H < -tol) <= np.sum(lam_R < -tol)
+assert np.all(np.abs(lam_H - lam_G) <= np.abs(lam_R).max() + tol)
+
+fig, ax = plt.subplots(figsize=(6, 4))
+for lam, name in [(lam_H, "H"), (lam_G, "G"), (lam_R, "R")]:
+    ax.plot(lam, ".-", label=name)
+ax.axhline(0, color="k", lw=0.5)
+ax.set(xlabel="index i (descending)", ylabel="λ_i", title="Spectra of H, G and R")
+ax.legend()
+plt.show()
+
+# %% [markdown]
+# ## Rank: G is low-rank, H need not be
+#
+# $G = \frac1N \sum_i J_i^\top A_i J_i$ is a sum of N terms of rank at most
+# $\operatorname{rank} A_i$: $k$ for MSE, $k-1$ for cross-entropy (since $A_i\mathbf 1 = 0$).
+# So $\operatorname{rank} G \le \min(P, Nk)$ or $\min(P, N(k-1))$. Structure lowers it further:
+# for ReLU, scaling the incoming weights of a hidden unit up and its outgoing weights down
+# leaves $f$ unchanged, so each hidden unit contributes one direction in $\ker J_i$ for
+# every $i$; under cross-entropy, shifting all logits by a constant changes nothing, which
+# adds $d_{L-1} + 1$ more directions in $\ker G$.
+#
+# The worked example of THEORY §2.2: a 5→7→3 ReLU MLP (P = 66) on N = 40 samples has
+# $\operatorname{rank} G = 66 - 7 = 59$ for MSE and $66 - 7 - 8 = 51$ for cross-entropy.
+
+
+# %%
+def numerical_rank(M):
+    lam = eigenvalues(M)
+    return int(np.sum(lam > 1e-10 * lam[0]))
+
+
+relu = hr.MLP([5, 7, 3], activation="relu")
+th = relu.init(rng)
+Xr = rng.standard_normal((40, 5))
+G_mse, R_mse = hr.gauss_newton(relu, th, Xr, rng.standard_normal((40, 3)), loss="mse")
+G_ce, R_ce = hr.gauss_newton(relu, th, Xr, rng.integers(0, 3, 40), loss="cross_entropy")
+print("rank G (MSE) =", numerical_rank(G_mse), "  rank G (CE) =", numerical_rank(G_ce))
+assert numerical_rank(G_mse) == 59 and numerical_rank(G_ce) == 51
+
+# %% [markdown]
+# For ReLU (piecewise linear), every layer-diagonal block of R vanishes almost everywhere,
+# so $\operatorname{tr} R = 0$ and $\operatorname{diag} H = \operatorname{diag} G$. This fails for
+# smooth activations such as tanh.
+
+# %%
+print(f"ReLU: tr R = {np.trace(R_ce):.1e}    tanh: tr R = {np.trace(R):.3e}")
+assert abs(np.trace(R_ce)) < 1e-12 * np.abs(G_ce).max() and abs(np.trace(R)) > 1e-6
+
+# %% [markdown]
+# ## Interpolation: R = 0
+#
+# Under MSE, $r_i = f_i - y_i$. If the network fits the targets exactly, every residual is
+# zero, hence $R = 0$ and $H = G \succeq 0$: at an interpolating minimum all curvature is
+# Gauss-Newton. A cheap way to build such a point is to use the network's own outputs as
+# targets.
+
+# %%
+Y_fit = hr.outputs(model, theta, X)
+G_i, R_i = hr.gauss_newton(model, theta, X, Y_fit, loss="mse")
+H_i = hr.hessian(model, theta, X, Y_fit, loss="mse")
+print(
+    f"max|R| = {np.abs(R_i).max():.1e},  ||H - G|| / ||G|| = {np.linalg.norm(H_i - G_i) / np.linalg.norm(G_i):.1e}"
+)
+assert np.abs(R_i).max() < 1e-14 and np.allclose(H_i, G_i, rtol=1e-12, atol=1e-15)
+
+# %% [markdown]
+# Cross-entropy never interpolates at finite θ: $p_i - e_{y_i} \ne 0$, so R ≠ 0. As the
+# margins grow, p tends to one-hot and **all** of $A_i$, $r_i$, G, R and H shrink toward 0
+# (tutorial 03 meets this effect).
+#
+# ## Summary
+#
+# * H = G + R exactly; G is PSD with rank at most $N(k-1)$ (CE) or $Nk$ (MSE), often less.
+# * Negative eigenvalues of H come only from R: $\lambda_i(H) \ge \lambda_i(R)$.
+# * R vanishes at interpolation (MSE), in the last layer's block, and has zero trace for ReLU.
+#
+# ## Exercises
+#
+# 1. Verify $\operatorname{tr} G = \frac1N \sum_i \lVert A_i^{1/2} J_i \rVert_F^2$ using `J` and `A` above.
+# 2. Build the ReLU rescaling direction $D_j\theta$ for hidden unit $j$ of `relu` (THEORY §2.6) and check
+#    that $J_i D_j\theta = 0$ for all samples.
+# 3. Compute the **empirical Fisher** $\frac1N\sum_i \nabla\ell_i \nabla\ell_i^\top$ (per-sample
+#    gradients: $J_i^\top r_i$) and compare it with G. When do they coincide?
+# 4. Move the interpolating point slightly (`theta + 1e-3 * noise`). How does $\lVert R\rVert$ scale
+#    with the size of the residuals?
