@@ -176,20 +176,6 @@ def spectrum_summary(eig: np.ndarray, s: dict) -> dict:
     }
 
 
-def eigvalsh_desc(M: np.ndarray) -> np.ndarray:
-    """Descending eigenvalues of a dense symmetric matrix.
-
-    BLAS is pinned to one thread: on small shared CPUs a threaded ``eigh`` at these
-    sizes is several times slower (THEORY.md §9).
-    """
-    from threadpoolctl import threadpool_limits
-
-    from hessref.spectrum import eigenvalues
-
-    with threadpool_limits(limits=1, user_api="blas"):
-        return eigenvalues(M)
-
-
 def environment() -> dict[str, str]:
     """Versions that the numbers may depend on (rounding differs across BLAS builds)."""
     import platform
@@ -207,6 +193,7 @@ def run_demo(fast: bool, seed: int, progress: Callable[[str], None]) -> dict:
     """Compute everything the demo reports; returns a JSON-able dict (spectra included)."""
     import hessref as hr
     from hessref.data import gaussian_mixture
+    from hessref.spectrum import eigenvalues
     from hessref.train import train
 
     s = dict(DEMO_SETTINGS["fast" if fast else "full"])
@@ -233,7 +220,7 @@ def run_demo(fast: bool, seed: int, progress: Callable[[str], None]) -> dict:
     progress(f"exact Hessian at initialisation (P×P = {P}×{P}) ...")
     H0 = hr.hessian(model, theta0, X, y, loss=s["loss"])
     G0, _ = hr.gauss_newton(model, theta0, X, y, loss=s["loss"])
-    eig_H0, eig_G0 = eigvalsh_desc(H0), eigvalsh_desc(G0)
+    eig_H0, eig_G0 = eigenvalues(H0), eigenvalues(G0)
     timings["init_curvature"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -262,7 +249,7 @@ def run_demo(fast: bool, seed: int, progress: Callable[[str], None]) -> dict:
     H = hr.hessian(model, theta, X, y, loss=s["loss"])
     G, R = hr.gauss_newton(model, theta, X, y, loss=s["loss"])
     progress("eigenvalues of H, G and R ...")
-    eig_H, eig_G, eig_R = eigvalsh_desc(H), eigvalsh_desc(G), eigvalsh_desc(R)
+    eig_H, eig_G, eig_R = eigenvalues(H), eigenvalues(G), eigenvalues(R)
     timings["trained_curvature"] = time.perf_counter() - t
 
     k = sizes[-1]
@@ -594,26 +581,23 @@ def parse_sizes(text: str) -> list[int]:
     return sizes
 
 
-def positive_int(text: str) -> int:
-    """Parse a positive integer (argparse type)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
+def _int_at_least(minimum: int, what: str) -> Callable[[str], int]:
+    """An argparse type parsing an integer ≥ ``minimum``, described as ``what``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {value}")
+        return value
+
+    return parse
 
 
-def seed_int(text: str) -> int:
-    """Parse a non-negative integer seed (argparse type)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {value}")
-    return value
+positive_int = _int_at_least(1, "a positive integer")
+seed_int = _int_at_least(0, "a non-negative integer")
 
 
 def cmd_oracle(args: argparse.Namespace) -> int:

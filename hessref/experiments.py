@@ -45,6 +45,7 @@ import hessref as hr
 from hessref import data, spectrum
 from hessref.dense import dense_curvature
 from hessref.problem import make_problem
+from hessref.spectrum import eigenvalues
 from hessref.train import interpolate_loss, train
 
 Progress = Callable[[str], None] | None
@@ -119,12 +120,6 @@ def _base_seed(rng: Any) -> int:
 def _say(progress: Progress, message: str) -> None:
     if progress is not None:
         progress(message)
-
-
-def _eig(M: np.ndarray) -> np.ndarray:
-    """All eigenvalues, descending, with one BLAS thread (much faster on small shared CPUs)."""
-    with threadpool_limits(limits=1, user_api="blas"):
-        return spectrum.eigenvalues(M)
 
 
 def _ggn(sizes, activation, X, y, theta) -> np.ndarray:
@@ -252,8 +247,8 @@ def init_vs_trained(fast: bool = False, rng: Any = 0, progress: Progress = None)
         run: dict[str, Any] = {"steps": res.num_steps, "final_loss": float(res.losses[-1])}
         for stage, theta in (("init", theta0), ("trained", res.theta)):
             _say(progress, f"run {r}: exact H and G at {stage} (P = {model.num_params})")
-            ev_h = _eig(hr.hessian(model, theta, X, y, loss="cross_entropy"))
-            ev_g = _eig(_ggn(sizes, cfg["activation"], X, y, theta))
+            ev_h = eigenvalues(hr.hessian(model, theta, X, y, loss="cross_entropy"))
+            ev_g = eigenvalues(_ggn(sizes, cfg["activation"], X, y, theta))
             run[stage] = {
                 "H": {**_stats(ev_h, cfg["eps_near_zero"]), **_counts(ev_h, cfg["top"])},
                 "G": {**_stats(ev_g, cfg["eps_near_zero"]), **_counts(ev_g, cfg["top"])},
@@ -328,8 +323,8 @@ def outliers_vs_classes(fast: bool = False, rng: Any = 0, progress: Progress = N
                 label = f"seed {r}, C = {C}, K = {K}"
                 res = _train_gd(model, theta0, X, y, cfg, progress, label)
                 _say(progress, f"{label}: exact H (P = {model.num_params}) and G at init")
-                ev_h = _eig(hr.hessian(model, res.theta, X, y, loss="cross_entropy"))
-                ev_g0 = _eig(_ggn(sizes, cfg["activation"], X, y, theta0))
+                ev_h = eigenvalues(hr.hessian(model, res.theta, X, y, loss="cross_entropy"))
+                ev_g0 = eigenvalues(_ggn(sizes, cfg["activation"], X, y, theta0))
                 rows.append(
                     {
                         "repeat": r,
@@ -422,7 +417,7 @@ def bulk_vs_width(fast: bool = False, rng: Any = 0, progress: Progress = None):
             steps=cfg["steps"],
         )
         _say(progress, f"h = {h}: loss {res.losses[-1]:.3g}; exact H (P = {model.num_params})")
-        ev = _eig(hr.hessian(model, res.theta, X, y, loss="cross_entropy"))
+        ev = eigenvalues(hr.hessian(model, res.theta, X, y, loss="cross_entropy"))
         rows.append(
             {
                 "width": h,
@@ -501,7 +496,7 @@ def data_complexity(fast: bool = False, rng: Any = 0, progress: Progress = None)
     for std in cfg["stds"]:
         X, y = data.two_blobs(cfg["num_per_blob"], std, rng=seeds["data"])
         res = train(model, theta0, X, y, loss="cross_entropy", lr=cfg["lr"], steps=cfg["steps"])
-        ev = _eig(hr.hessian(model, res.theta, X, y, loss="cross_entropy"))
+        ev = eigenvalues(hr.hessian(model, res.theta, X, y, loss="cross_entropy"))
         _say(progress, f"std {std}: loss {res.losses[-1]:.3g}, lambda_max {ev[0]:.3g}")
         rows.append(
             {
@@ -626,7 +621,7 @@ def small_vs_large_batch(fast: bool = False, rng: Any = 0, progress: Progress = 
     ends = {}
     for name, res in (("small", sb), ("large", lb), ("large_then_small", lbsb)):
         _say(progress, f"exact H at the {name} endpoint (P = {model.num_params})")
-        ev = _eig(hr.hessian(model, res.theta, X, y, loss="cross_entropy"))
+        ev = eigenvalues(hr.hessian(model, res.theta, X, y, loss="cross_entropy"))
         ends[name] = {
             "final_loss": float(res.losses[-1]),
             "losses": _listf(res.losses),
@@ -713,7 +708,7 @@ def hessian_split(fast: bool = False, rng: Any = 0, progress: Progress = None):
         model = hr.MLP([cfg["dim"], *cfg["hidden"], C], act)
         res = _train_gd(model, model.init(seeds["init"]), X, y, cfg, progress, act)
         G, R = hr.gauss_newton(model, res.theta, X, y, loss="cross_entropy")
-        ev_h, ev_g, ev_r = _eig(G + R), _eig(G), _eig(R)
+        ev_h, ev_g, ev_r = eigenvalues(G + R), eigenvalues(G), eigenvalues(R)
         scale = float(np.abs(ev_h).max())
         tol = 1e-12 * max(scale, float(np.abs(ev_r).max()))
         rows.append(

@@ -32,7 +32,6 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.linalg import eigh
 from threadpoolctl import threadpool_limits
 
 from hessref.conventions import (
@@ -50,7 +49,7 @@ from hessref.dense import dense_curvature
 from hessref.losses import reduction_scale
 from hessref.mlp import MLP, backprop_seeds, forward
 from hessref.problem import check_model, make_problem
-from hessref.spectrum import exact_density
+from hessref.spectrum import eigenvalues, exact_density
 from hessref.validation import as_float_array, check_dense_fits, check_positive_int
 
 Array = NDArray[np.float64]
@@ -206,9 +205,8 @@ def _check_sigma(sigma: Any) -> float:
 def _signed_eigh(M: Array, vectors: bool) -> tuple[Array, Array | None]:
     """Descending eigenvalues (and sign-normalised eigenvectors) of symmetric M."""
     if not vectors:
-        return eigh(M, eigvals_only=True)[::-1].copy(), None
-    lam, V = eigh(M)
-    lam, V = lam[::-1].copy(), V[:, ::-1].copy()
+        return eigenvalues(M), None
+    lam, V = eigenvalues(M, vectors=True)
     pivot = np.abs(V).argmax(axis=0)
     V *= np.sign(V[pivot, np.arange(V.shape[1])])
     return lam, V
@@ -378,8 +376,8 @@ def in_convention(bundle: ReferenceBundle, convention: Convention | str) -> dict
         out[name] = c * to_convention(model, getattr(bundle, name), conv)
     ef_factor = s_theirs * c_ell**2 / bundle.scale
     out["empirical_fisher"] = ef_factor * to_convention(model, bundle.empirical_fisher, conv)
-    out["eigenvalues_H"] = eigh(out["H"], eigvals_only=True)[::-1].copy()
-    out["eigenvalues_G"] = eigh(out["G"], eigvals_only=True)[::-1].copy()
+    out["eigenvalues_H"] = eigenvalues(out["H"])
+    out["eigenvalues_G"] = eigenvalues(out["G"])
     return out
 
 

@@ -37,6 +37,7 @@ import scipy.linalg
 import scipy.sparse
 import scipy.sparse.linalg as spla
 from numpy.typing import ArrayLike, NDArray
+from threadpoolctl import threadpool_limits
 
 from hessref.validation import as_float_array, check_choice, check_positive_int
 
@@ -308,7 +309,9 @@ def _rademacher(rng: np.random.Generator, shape: tuple[int, ...]) -> Array:
 # ----------------------------------------------------------------------------------------------
 # Exact and extreme eigenvalues
 # ----------------------------------------------------------------------------------------------
-def eigenvalues(A: ArrayLike, vectors: bool = False) -> Array | tuple[Array, Array]:
+def eigenvalues(
+    A: ArrayLike, vectors: bool = False, blas_threads: int | None = 1
+) -> Array | tuple[Array, Array]:
     """All eigenvalues of a dense symmetric matrix, in descending order.
 
     Uses ``scipy.linalg.eigh`` (LAPACK, symmetric). For a LinearOperator use
@@ -320,6 +323,10 @@ def eigenvalues(A: ArrayLike, vectors: bool = False) -> Array | tuple[Array, Arr
         Symmetric up to rounding (max|A − Aᵀ| ≤ 1e-10·max|A|).
     vectors : bool
         Also return the unit eigenvectors.
+    blas_threads : int or None
+        BLAS threads for the LAPACK call; 1 by default because at these sizes a
+        threaded ``eigh`` on a small shared CPU is several times slower (THEORY.md §9).
+        None keeps the library's setting.
 
     Returns
     -------
@@ -334,10 +341,11 @@ def eigenvalues(A: ArrayLike, vectors: bool = False) -> Array | tuple[Array, Arr
     array([3., 1.])
     """
     arr = _as_dense_symmetric("A", A)
-    if vectors:
-        values, V = scipy.linalg.eigh(arr, check_finite=False)
-        return values[::-1].copy(), V[:, ::-1].copy()
-    values = scipy.linalg.eigh(arr, eigvals_only=True, check_finite=False)
+    with threadpool_limits(limits=blas_threads, user_api="blas"):
+        if vectors:
+            values, V = scipy.linalg.eigh(arr, check_finite=False)
+            return values[::-1].copy(), V[:, ::-1].copy()
+        values = scipy.linalg.eigh(arr, eigvals_only=True, check_finite=False)
     return values[::-1].copy()
 
 
