@@ -105,9 +105,9 @@ import numpy as np  # noqa: E402
 from threadpoolctl import threadpool_info, threadpool_limits  # noqa: E402
 
 import hessref as hr  # noqa: E402
-from hessref.mlp import backprop_gradient, forward  # noqa: E402
+from hessref.core.mlp import backprop_gradient, forward  # noqa: E402
+from hessref.core.problem import make_problem  # noqa: E402
 from hessref.operators import hessian_operator  # noqa: E402
-from hessref.problem import make_problem  # noqa: E402
 
 try:
     from hessref import spectrum

@@ -12,12 +12,12 @@ the THEORY.md section cited in each module docstring.
 
 from importlib import metadata as _metadata
 
-from hessref.activations import ACTIVATIONS, get_activation
-from hessref.dense import hessian, layer_block
-from hessref.derivatives import gradient, hvp, jacobian, loss, outputs
-from hessref.ggn import gauss_newton
-from hessref.losses import LOSSES, get_loss
-from hessref.mlp import MLP
+from hessref.core.activations import ACTIVATIONS, get_activation
+from hessref.core.dense import hessian, layer_block
+from hessref.core.derivatives import gradient, hvp, jacobian, loss, outputs
+from hessref.core.ggn import gauss_newton
+from hessref.core.losses import LOSSES, get_loss
+from hessref.core.mlp import MLP
 from hessref.operators import CurvatureOperator, ggn_operator, hessian_operator, residual_operator
 
 try:  # the version lives in setup.cfg only

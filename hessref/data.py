@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from hessref.mlp import MLP, forward
-from hessref.validation import as_float_array, check_choice, check_positive_int
+from hessref.core.mlp import MLP, forward
+from hessref.core.validation import as_float_array, check_choice, check_positive_int
 
 Array = NDArray[np.float64]
 Labels = NDArray[np.int64]

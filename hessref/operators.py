@@ -1,14 +1,14 @@
 """Matrix-free curvature operators: H, G and R as SciPy ``LinearOperator`` objects.
 
 ``hessian_operator``, ``ggn_operator`` and ``residual_operator`` wrap the batched
-R-op of :mod:`hessref.rop` so that iterative methods (``eigsh``, ``cg``,
+R-op of :mod:`hessref.core.rop` so that iterative methods (``eigsh``, ``cg``,
 ``minres``, :mod:`hessref.spectrum`) can use H, G = s Σ_i J_iᵀ A_i J_i and
 R = H − G for models far too large for a dense P × P matrix. A product with a
 block V (P, K) is::
 
     M V = Σ_chunks Σ_{i ∈ chunk} s M_i V,     s = 1/N (mean) or 1 (sum),
 
-one batched :func:`hessref.rop.curvature_matmat` call (a few GEMMs over all rows
+one batched :func:`hessref.core.rop.curvature_matmat` call (a few GEMMs over all rows
 of the chunk and all K directions) per chunk of ``batch_size`` rows. Every chunk
 keeps the *global* weight s, so the sum over chunks is exact for any chunking,
 a ragged last chunk included (ANCHORS.md pitfall 9); different chunkings agree
@@ -66,10 +66,10 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.sparse.linalg import LinearOperator
 
-from hessref.mlp import MLP, ForwardCache, forward
-from hessref.problem import Problem, make_problem
-from hessref.rop import curvature_matmat
-from hessref.validation import as_float_array, check_dense_fits, check_positive_int
+from hessref.core.mlp import MLP, ForwardCache, forward
+from hessref.core.problem import Problem, make_problem
+from hessref.core.rop import curvature_matmat
+from hessref.core.validation import as_float_array, check_dense_fits, check_positive_int
 
 Array = NDArray[np.float64]
 
@@ -114,7 +114,7 @@ class CurvatureOperator(LinearOperator):
     Parameters
     ----------
     problem : Problem
-        Validated model, θ, data, loss and reduction (:func:`hessref.problem.make_problem`).
+        Validated model, θ, data, loss and reduction (:func:`hessref.core.problem.make_problem`).
     mode : {"hessian", "ggn", "residual"}
     reduction : {"mean", "sum"}
         Recorded for display; the weighting itself is ``problem.scale``.

@@ -12,7 +12,7 @@ full-batch loss or gradient norm reaches a target, and raises
 :class:`TrainingDivergedError` (a ``FloatingPointError``) instead of returning garbage
 when the loss becomes non-finite or explodes.
 
-The inputs are validated once (:func:`hessref.problem.make_problem`); each step then
+The inputs are validated once (:func:`hessref.core.problem.make_problem`); each step then
 calls the engine's forward pass and backprop directly.
 """
 
@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from hessref.mlp import MLP, backprop_gradient, forward
-from hessref.problem import Problem, make_problem
-from hessref.validation import as_float_array, check_positive_int
+from hessref.core.mlp import MLP, backprop_gradient, forward
+from hessref.core.problem import Problem, make_problem
+from hessref.core.validation import as_float_array, check_positive_int
 
 Array = NDArray[np.float64]
 

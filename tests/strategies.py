@@ -21,7 +21,7 @@ from hypothesis import assume
 from hypothesis import strategies as st
 
 import hessref as hr
-from hessref.mlp import forward
+from hessref.core.mlp import forward
 
 ACTIVATION_NAMES: tuple[str, ...] = tuple(hr.ACTIVATIONS)
 #: σ″ = 0 off the kinks: f is piecewise affine in each layer's (W_l, b_l).

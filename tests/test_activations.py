@@ -13,7 +13,7 @@ import pytest
 from reference import ACTIVATIONS as REF
 from reference import SMOOTH
 
-from hessref.activations import ACTIVATIONS, get_activation
+from hessref.core.activations import ACTIVATIONS, get_activation
 
 mpmath.mp.dps = 50
 

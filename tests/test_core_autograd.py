@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from strategies import cases
 
 import hessref as hr
-from hessref.losses import get_loss
+from hessref.core.losses import get_loss
 
 TOL = 1e-10
 
@@ -104,9 +104,9 @@ def test_jacobian_matches_autograd_and_builds_G(case):
 @given(cases(max_samples=30))
 def test_dense_block_formulas_match_rop_columns(case):
     """The two engines agree: layer-pair block formulas (dense) vs R-op products on I."""
-    from hessref.dense import dense_curvature
-    from hessref.problem import make_problem
-    from hessref.rop import curvature_matmat
+    from hessref.core.dense import dense_curvature
+    from hessref.core.problem import make_problem
+    from hessref.core.rop import curvature_matmat
 
     p = make_problem(case.model, case.theta, case.X, case.y, case.loss, case.reduction)
     eye = np.eye(case.model.num_params)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from reference import per_sample_loss
 
-from hessref.losses import get_loss, reduction_scale
+from hessref.core.losses import get_loss, reduction_scale
 
 RNG = np.random.default_rng(7)
 

@@ -22,7 +22,7 @@ from reference import rel_err
 from threadpoolctl import threadpool_limits
 
 import hessref as hr
-import hessref.validation
+import hessref.core.validation
 from hessref.operators import (
     CurvatureOperator,
     ggn_operator,
@@ -364,7 +364,7 @@ def test_memory_far_below_dense_and_independent_of_N():
 def test_to_dense_refuses_when_too_big(monkeypatch):
     model, theta, X, y = make_case([3, 4, 2], "tanh", "mse", N=4)
     op = hessian_operator(model, theta, X, y)
-    monkeypatch.setattr(hessref.validation, "available_memory_bytes", lambda: 1000)
+    monkeypatch.setattr(hessref.core.validation, "available_memory_bytes", lambda: 1000)
     with pytest.raises(MemoryError, match="to_dense"):
         op.to_dense()
 

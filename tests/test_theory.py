@@ -28,8 +28,8 @@ from strategies import (
 )
 
 import hessref as hr
-from hessref.ggn import scaled_jacobian
-from hessref.problem import make_problem
+from hessref.core.ggn import scaled_jacobian
+from hessref.core.problem import make_problem
 
 EXACT = 1e-10  # relative tolerance for float64 identities ("≤ 1e-10 relative", THEORY.md)
 TINY = 1e-13  # relative tolerance for quantities that are zero up to a few roundings

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import hessref as hr
-from hessref import validation
+from hessref.core import validation
 
 MODEL = hr.MLP([3, 4, 2], activation="tanh")
 THETA = MODEL.init(0)

@@ -2,7 +2,7 @@
 
 G = s Σ_i J_iᵀ A_i J_i with A_i = ∇²_f ℓ_i is positive semi-definite; R = s Σ_i Σ_c
 r_{i,c} ∇²_θ f_{i,c} holds every term of H that carries the output gradient r.
-Both come from the layer-pair block formulas of :mod:`hessref.dense` (modes "ggn"
+Both come from the layer-pair block formulas of :mod:`hessref.core.dense` (modes "ggn"
 and "residual"): R is computed directly, not as H − G, so it stays accurate when it
 is tiny next to G (near interpolation, where R → 0).
 
@@ -15,10 +15,10 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from hessref.dense import dense_curvature
-from hessref.mlp import MLP, backprop_seeds, forward
-from hessref.problem import Problem, make_problem
-from hessref.validation import check_dense_fits
+from hessref.core.dense import dense_curvature
+from hessref.core.mlp import MLP, backprop_seeds, forward
+from hessref.core.problem import Problem, make_problem
+from hessref.core.validation import check_dense_fits
 
 Array = NDArray[np.float64]
 

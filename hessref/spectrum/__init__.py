@@ -39,7 +39,7 @@ import scipy.sparse.linalg as spla
 from numpy.typing import ArrayLike, NDArray
 from threadpoolctl import threadpool_limits
 
-from hessref.validation import as_float_array, check_choice, check_positive_int
+from hessref.core.validation import as_float_array, check_choice, check_positive_int
 
 Array = NDArray[np.float64]
 

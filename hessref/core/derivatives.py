@@ -2,7 +2,7 @@
 
 All functions take ``(model, theta, X, y)`` and keyword-only ``loss`` ("mse" or
 "cross_entropy") and ``reduction`` ("mean" or "sum"); inputs are validated once
-by :func:`hessref.problem.make_problem`. L(θ) = s Σ_i ℓ(f_i(θ), y_i) with
+by :func:`hessref.core.problem.make_problem`. L(θ) = s Σ_i ℓ(f_i(θ), y_i) with
 s = 1/N (mean) or 1 (sum).
 """
 
@@ -11,9 +11,15 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from hessref.mlp import MLP, backprop_gradient, backprop_seeds, forward
-from hessref.problem import check_directions, check_inputs, check_model, check_theta, make_problem
-from hessref.rop import curvature_matmat
+from hessref.core.mlp import MLP, backprop_gradient, backprop_seeds, forward
+from hessref.core.problem import (
+    check_directions,
+    check_inputs,
+    check_model,
+    check_theta,
+    make_problem,
+)
+from hessref.core.rop import curvature_matmat
 
 Array = NDArray[np.float64]
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from hessref.activations import Activation, get_activation
+from hessref.core.activations import Activation, get_activation
 
 Array = NDArray[np.float64]
 Params = list[tuple[Array, Array]]
@@ -38,7 +38,7 @@ class MLP:
     sizes : sequence of int
         Layer widths, at least two entries (d_0 inputs, d_L outputs), each ≥ 1.
     activation : str
-        Hidden activation name (see ``hessref.activations.ACTIVATIONS``); the output is linear.
+        Hidden activation name (see ``hessref.core.activations.ACTIVATIONS``); the output is linear.
 
     Attributes
     ----------

@@ -25,9 +25,9 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from hessref.mlp import MLP, ForwardCache, forward
-from hessref.problem import Problem, check_model, make_problem
-from hessref.validation import check_dense_fits
+from hessref.core.mlp import MLP, ForwardCache, forward
+from hessref.core.problem import Problem, check_model, make_problem
+from hessref.core.validation import check_dense_fits
 
 Array = NDArray[np.float64]
 

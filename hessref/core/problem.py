@@ -15,9 +15,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from hessref.losses import REDUCTIONS, Loss, get_loss, reduction_scale
-from hessref.mlp import MLP, Params
-from hessref.validation import as_float_array, as_int_labels, check_choice, check_positive_int
+from hessref.core.losses import REDUCTIONS, Loss, get_loss, reduction_scale
+from hessref.core.mlp import MLP, Params
+from hessref.core.validation import as_float_array, as_int_labels, check_choice, check_positive_int
 
 Array = NDArray[np.float64]
 

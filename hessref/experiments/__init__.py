@@ -43,8 +43,8 @@ from threadpoolctl import threadpool_limits
 
 import hessref as hr
 from hessref import data, spectrum
-from hessref.dense import dense_curvature
-from hessref.problem import make_problem
+from hessref.core.dense import dense_curvature
+from hessref.core.problem import make_problem
 from hessref.spectrum import eigenvalues
 from hessref.train import interpolate_loss, train
 

@@ -4,8 +4,8 @@
 quantity another tool may want to test (loss, gradient, H, G, R, empirical Fisher,
 per-sample gradients, Jacobian, spectra, traces, smoothed densities) in float64 and
 in hessref's layout; :func:`in_convention` re-expresses a bundle in another tool's
-layout and loss scaling (:mod:`hessref.conventions`), and :func:`hessref.compare.compare`
-says how far their numbers are from it.
+layout and loss scaling (:mod:`hessref.oracle.conventions`), and
+:func:`hessref.oracle.compare.compare` says how far their numbers are from it.
 
 :func:`write_fixture` stores a bundle with everything needed to recompute it (spec,
 θ, X, y, the torch-named state dict, layout maps) in a self-describing ``.npz`` that
@@ -34,7 +34,12 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from threadpoolctl import threadpool_limits
 
-from hessref.conventions import (
+from hessref.core.dense import dense_curvature
+from hessref.core.losses import reduction_scale
+from hessref.core.mlp import MLP, backprop_seeds, forward
+from hessref.core.problem import check_model, make_problem
+from hessref.core.validation import as_float_array, check_dense_fits, check_positive_int
+from hessref.oracle.conventions import (
     CONVENTIONS,
     Convention,
     get_convention,
@@ -45,12 +50,7 @@ from hessref.conventions import (
     to_convention,
     to_state_dict,
 )
-from hessref.dense import dense_curvature
-from hessref.losses import reduction_scale
-from hessref.mlp import MLP, backprop_seeds, forward
-from hessref.problem import check_model, make_problem
 from hessref.spectrum import eigenvalues, exact_density
-from hessref.validation import as_float_array, check_dense_fits, check_positive_int
 
 Array = NDArray[np.float64]
 
@@ -346,11 +346,11 @@ def _density_grid(grid: ArrayLike | int, sigma: float, lam_H: Array, lam_G: Arra
 def in_convention(bundle: ReferenceBundle, convention: Convention | str) -> dict[str, Any]:
     """A bundle's quantities in another tool's layout and loss scaling.
 
-    With c_ℓ = :func:`hessref.conventions.per_sample_factor`, s' their per-sample weight
-    and c = c_ℓ s'/s (:func:`hessref.conventions.loss_factor`): loss, gradient, H, G, R
+    With c_ℓ = :func:`hessref.oracle.conventions.per_sample_factor`, s' their per-sample weight
+    and c = c_ℓ s'/s (:func:`hessref.oracle.conventions.loss_factor`): loss, gradient, H, G, R
     are multiplied by c; per-sample gradients by c_ℓ; the empirical Fisher becomes
     s' c_ℓ² Σ g_i g_iᵀ; the Jacobian is only re-ordered. Vectors and matrices are
-    re-ordered (and restricted, without biases) by :func:`hessref.conventions.to_convention`.
+    re-ordered (and restricted, without biases) by :func:`hessref.oracle.conventions.to_convention`.
     Eigenvalues are recomputed from the converted H and G (descending), so they are
     those of the weight sub-block when biases are excluded.
 
@@ -538,7 +538,7 @@ def write_fixture(
       ``nn.Sequential(Linear, act, ..., Linear)``; float64);
     - ``layout/names, layout/torch_names, layout/starts, layout/stops,
       layout/description`` and ``perm/<convention>`` for every preset of
-      :data:`hessref.conventions.CONVENTIONS`;
+      :data:`hessref.oracle.conventions.CONVENTIONS`;
     - every quantity of :class:`ReferenceBundle`: ``loss, gradient, outputs,
       output_gradients, jacobian, per_sample_gradients, H, G, R, empirical_fisher,
       eigenvalues_H, eigenvalues_G, trace_H, trace_G, trace_R, trace_empirical_fisher``

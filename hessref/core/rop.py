@@ -29,8 +29,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from hessref.mlp import ForwardCache, forward
-from hessref.problem import Problem
+from hessref.core.mlp import ForwardCache, forward
+from hessref.core.problem import Problem
 
 Array = NDArray[np.float64]
 MODES = ("hessian", "ggn", "residual")
