@@ -2,7 +2,8 @@
 
 Each activation is defined in one place as the triple (σ, σ′, σ″) so that the
 forward pass, backprop (σ′) and the Pearlmutter R-op (σ″, docs/theory.md §6) can
-never disagree; the formulas are equations (2.1)-(2.8) of docs/theory.md §2. All functions are stable for |z| up to 1e4 and beyond:
+never disagree; the formulas are equations (2.1)-(2.8) of docs/theory.md §2.
+All functions are stable for |z| up to 1e4 and beyond:
 sigmoid-type terms use ``scipy.special.expit``, softplus uses ``logaddexp``,
 and GELU uses the exact erf form via the normal CDF ``ndtr``.
 

@@ -39,14 +39,15 @@ def _check_size(N: int, model: MLP) -> None:
     if P > MAX_PARAMS or work > MAX_WORK:
         raise ValueError(
             f"textbook_curvature: N = {N} samples and P = {P} parameters need about "
-            f"{work:.2g} multiply-adds (limits: P <= {MAX_PARAMS}, N·P²·(P + Σd_l) <= {MAX_WORK:.0e}); "
+            f"{work:.2g} multiply-adds (limits: P <= {MAX_PARAMS}, "
+            f"N·P²·(P + Σd_l) <= {MAX_WORK:.0e}); "
             "this slow reference is for small checks only. Use hessref.hessian / "
             "hessref.gauss_newton (or the matrix-free operators) instead."
         )
 
 
 def _output_derivatives(loss: str, f: Array, y: ArrayLike) -> tuple[Array, Array]:
-    """r = ∇_f ℓ and A = ∇²_f ℓ for one sample, from (3.1) and (3.2)."""
+    """The output gradient r = ∇_f ℓ and Hessian A = ∇²_f ℓ of one sample, from (3.1) and (3.2)."""
     k = f.shape[0]
     if loss == "mse":
         return f - y, np.eye(k)
@@ -141,4 +142,3 @@ def textbook_curvature(
         G += p.scale * (J.T @ A @ J)
         R += p.scale * np.einsum("c,cpq->pq", r, hess_f)
     return G + R, G, R
-
