@@ -168,3 +168,168 @@ def linear_mse_hessian(X: ArrayLike, num_outputs: int) -> Array:
     top = np.hstack([np.kron(eye, X.T @ X / N), np.kron(eye, xbar)])
     bottom = np.hstack([np.kron(eye, xbar.T), eye])
     return np.vstack([top, bottom])
+
+
+# ----------------------------------------------------------------------------------------
+# Experiment "random-matrix", one seed (Sagun et al. 2017, App. B)
+# ----------------------------------------------------------------------------------------
+#: Fast (CI) and paper configurations.
+CONFIGS: dict[str, dict] = {
+    "fast": {
+        "dim": 100,
+        "mp_alphas": [0.25, 1.0, 2.0],
+        "bbp_alpha": 1.0,
+        "spikes": [1.4, 6.0, 12.0],
+        "blob_alphas": [0.5, 1.0, 2.0],
+        "blob_dim": 40,
+        "blob_separation": 3.0,
+        "blob_lr": 0.5,
+        "blob_steps": 100,
+    },
+    "paper": {
+        "dim": 500,
+        "mp_alphas": [0.1, 0.25, 0.5, 1.0, 2.0, 4.0],
+        "bbp_alpha": 1.0,
+        "spikes": [1.2, 1.6, 3.0, 4.0, 6.0, 12.0],
+        "blob_alphas": [0.02, 0.5, 1.0, 2.0],
+        "blob_dim": 100,
+        "blob_separation": 3.0,
+        "blob_lr": 0.5,
+        "blob_steps": 300,
+    },
+}
+
+#: Declared verdict rules (per seed).
+RULES: dict[str, str] = {
+    "marchenko_pastur": "Kolmogorov distance to MP ≤ (2 + log n)/n for every α (n = M + 1)",
+    "bbp_transition": (
+        "for every spike: λ_max > edge + 8 Tracy–Widom scales exactly when ℓ > 1 + √α"
+    ),
+    "bbp_location": "for every ℓ > 1 + √α: |λ_max − ℓ(1 + α/(ℓ−1))| ≤ 5 asymptotic std",
+    "one_blob_outlier": (
+        "softmax on two blobs, at θ = 0 and after GD, for every α: the ratio rule counts 1 "
+        "outlier and its ratio exceeds the runner-up by ≥ 1.25×"
+    ),
+}
+
+
+def _linear_eigenvalues(X: Array, y=None, loss: str = "mse", theta=None) -> Array:
+    """Ascending eigenvalues of the engine's H for the linear model on X."""
+    from hessref.core.dense import hessian
+    from hessref.core.mlp import MLP
+
+    N, M = X.shape
+    K = 1 if loss == "mse" else 2
+    model = MLP([M, K], activation="identity")
+    theta = np.zeros(model.num_params) if theta is None else theta
+    y = np.zeros((N, 1)) if y is None else y
+    return np.linalg.eigvalsh(hessian(model, theta, X, y, loss=loss))
+
+
+def _mp_part(cfg: dict, gen: np.random.Generator) -> list[dict]:
+    out = []
+    M = cfg["dim"]
+    for alpha in cfg["mp_alphas"]:
+        N = max(2, round((M + 1) / alpha))
+        n, a_eff = M + 1, (M + 1) / N
+        X = gen.standard_normal((N, M))
+        D = kolmogorov_distance(_linear_eigenvalues(X), a_eff)
+        out.append({"alpha": a_eff, "M": M, "N": N, "D": D, "nD": n * D, "tol": (2 + np.log(n)) / n})
+    return out
+
+
+def _bbp_part(cfg: dict, gen: np.random.Generator) -> list[dict]:
+    out = []
+    M = cfg["dim"]
+    N = max(2, round((M + 1) / cfg["bbp_alpha"]))
+    a_eff = (M + 1) / N
+    edge, tw = mp_edges(a_eff)[1], edge_scale(M + 1, N)
+    for spike in cfg["spikes"]:
+        ev = _linear_eigenvalues(spiked_inputs(N, M, spike, rng=gen))
+        pred = spike_location(spike, a_eff)
+        supercritical = spike > bbp_threshold(a_eff)
+        sd = spike_std(spike, a_eff, N) if supercritical else tw
+        out.append({
+            "spike": spike, "alpha": a_eff, "threshold": bbp_threshold(a_eff),
+            "supercritical": bool(supercritical), "lambda_max": float(ev[-1]),
+            "predicted": pred, "relative_error": float(ev[-1] / pred - 1),
+            "z": float((ev[-1] - pred) / sd), "edge": edge, "tw_scale": tw,
+            "outlier": bool(ev[-1] > edge + 8 * tw),
+        })  # fmt: skip
+    return out
+
+
+#: Candidates for the ratio rule on the blob spectra: the top 10 positive eigenvalues
+#: (at α ≈ 1 the MP bulk reaches 0, so the smallest eigenvalues must not be candidates).
+_BLOB_TOP = 10
+
+
+def _blob_count(ev: Array) -> dict:
+    from hessref.spectrum import count_outliers
+
+    pos = np.sort(ev)[::-1]
+    pos = pos[pos > 1e-12 * pos[0]]
+    c = count_outliers(pos, rule="ratio", top=min(_BLOB_TOP, pos.size))
+    return {
+        "count": c.count, "ratio": c.details["score"], "runner_up": c.details["runner_up_score"],
+        "lambda_1": float(pos[0]), "lambda_2": float(pos[1]),
+    }  # fmt: skip
+
+
+def _blobs_part(cfg: dict, gen: np.random.Generator) -> list[dict]:
+    """Linear softmax (K = 2, cross-entropy) on ±μ + N(0, I) blobs, ‖μ‖ = separation.
+
+    At θ = 0, p = 1/2 and H = ¼ [[1, −1], [−1, 1]] ⊗ X̃ᵀX̃/N (outputwise order), whose
+    nonzero eigenvalues are half those of X̃ᵀX̃/N: population I + μμᵀ, a spike
+    ℓ = 1 + ‖μ‖², so BBP predicts the outlier at ρ(ℓ)/2.
+    """
+    from hessref.core.derivatives import loss as loss_fn
+    from hessref.core.mlp import MLP
+    from hessref.train import train
+
+    out = []
+    M, sep = cfg["blob_dim"], cfg["blob_separation"]
+    for alpha in cfg["blob_alphas"]:
+        N = max(4, round((M + 1) / alpha))
+        a_eff = (M + 1) / N
+        mu = gen.standard_normal(M)
+        mu *= sep / np.linalg.norm(mu)
+        y = gen.permutation(np.arange(N) % 2)
+        X = (2 * y - 1)[:, None] * mu + gen.standard_normal((N, M))
+        ev0 = _linear_eigenvalues(X, y, "cross_entropy")
+        model = MLP([M, 2], activation="identity")
+        res = train(model, np.zeros(model.num_params), X, y, loss="cross_entropy",
+                    lr=cfg["blob_lr"], steps=cfg["blob_steps"])  # fmt: skip
+        ev1 = _linear_eigenvalues(X, y, "cross_entropy", res.theta)
+        spike = 1 + sep**2
+        out.append({
+            "alpha": a_eff, "M": M, "N": N,
+            "init": _blob_count(ev0), "trained": _blob_count(ev1),
+            "predicted_init": spike_location(spike, a_eff) / 2,
+            "predicted_init_std": spike_std(spike, a_eff, N) / 2,
+            "trained_loss": float(loss_fn(model, res.theta, X, y, loss="cross_entropy")),
+        })  # fmt: skip
+    return out
+
+
+def random_matrix_seed(cfg: dict, seed: int) -> dict:
+    """One seed of the experiment: MP fit, BBP spikes, softmax on two blobs; JSON-ready."""
+    gens = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3)]
+    res = {"mp": _mp_part(cfg, gens[0]), "bbp": _bbp_part(cfg, gens[1]), "blobs": _blobs_part(cfg, gens[2])}
+    res["verdicts"] = random_matrix_verdicts(res)
+    return res
+
+
+def random_matrix_verdicts(res: dict) -> dict[str, bool]:
+    """Evaluate :data:`RULES` on one seed's results."""
+    blob_ok = all(
+        b[k]["count"] == 1 and b[k]["ratio"] >= 1.25 * b[k]["runner_up"]
+        for b in res["blobs"]
+        for k in ("init", "trained")
+    )
+    return {
+        "marchenko_pastur": all(m["D"] <= m["tol"] for m in res["mp"]),
+        "bbp_transition": all(b["outlier"] == b["supercritical"] for b in res["bbp"]),
+        "bbp_location": all(abs(b["z"]) <= 5 for b in res["bbp"] if b["supercritical"]),
+        "one_blob_outlier": bool(blob_ok),
+    }
