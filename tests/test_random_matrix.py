@@ -174,3 +174,35 @@ def test_bad_alpha_and_spike_raise() -> None:
         mp_cdf(1.0, -1.0)
     with pytest.raises(ValueError, match="spike"):
         spiked_inputs(3, 2, spike=0.0, rng=0)
+
+
+def test_linear_softmax_at_zero_is_half_the_covariance() -> None:
+    """Linear softmax (K = 2) at θ = 0: p = ½, so H = [[¼, −¼], [−¼, ¼]] ⊗ X̃ᵀX̃/N in
+    output-wise order and its nonzero eigenvalues are eig(X̃ᵀX̃/N)/2 (to 1e-12): the exact
+    basis of the BBP prediction for the two-blob outlier at initialisation."""
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((30, 5)) + 2.0
+    y = np.arange(30) % 2
+    model = hr.MLP([5, 2], activation="identity")
+    ev = np.linalg.eigvalsh(hr.hessian(model, np.zeros(12), X, y, loss="cross_entropy"))
+    Xt = np.c_[X, np.ones(30)]
+    ref = np.linalg.eigvalsh(Xt.T @ Xt / 30) / 2
+    assert np.allclose(np.sort(ev)[6:], ref, rtol=0, atol=1e-12 * ref.max())
+    assert np.allclose(np.sort(ev)[:6], 0, atol=1e-12 * ref.max())
+
+
+def test_random_matrix_experiment_runs_fast_and_verdicts_follow_data() -> None:
+    """Fast mode over 2 seeds (reproducible), and altered numbers flip the verdicts."""
+    from hessref.experiments.framework import get_experiment, run_experiment, summarise
+
+    r = run_experiment("random-matrix", fast=True, seeds=[0, 1])
+    assert run_experiment("random-matrix", fast=True, seeds=[1]).per_seed[0] == r.per_seed[1]
+    for m in r.per_seed:
+        assert m["mp_max_nD"] > 0 and len(m["details"]["bbp"]) == len(r.settings["spikes"])
+    exp = get_experiment("random-matrix")
+    bad = dict(r.per_seed[0], mp_worst_D_over_tol=1.5, bbp_mismatches=1)
+    good = dict(r.per_seed[0], mp_worst_D_over_tol=0.5, bbp_mismatches=0)
+    rb = summarise(exp, r.settings, [0], [bad])
+    rg = summarise(exp, r.settings, [0], [good])
+    for name in ("marchenko-pastur", "bbp-transition"):
+        assert rb.verdict(name)["holds"] == 0 and rg.verdict(name)["holds"] == 1
