@@ -29,6 +29,9 @@ BUILTIN = [
     "data-complexity",
     "small-vs-large-batch",
     "hessian-split",
+    "data-vs-architecture",
+    "sample-size",
+    "loss-and-activation",
 ]
 
 _CACHE: dict[str, ExperimentResult] = {}
@@ -100,16 +103,23 @@ def test_count_statement_is_generated_from_settings():
     assert "= 7" in s and "≥ 2" in s and other.verdict("trained H: count = C")["holds"] == 0
 
 
-def test_exact_theorems_hold_in_every_seed():
-    for name, prefix in (("hessian-split", ""), ("demo", "")):
-        res = fast(name)
-        for v in res.verdicts:
-            exact = any(
-                t in v["name"] for t in ("λ_i(H) ≥ λ_i(R)", "G ⪰ 0", "Weyl", "tr R", "H = G")
-            )
-            exact = exact or v["name"].startswith(prefix + "λ_min")
-            if exact:
-                assert v["holds"] == 3, (name, v["name"], v["outcomes"])
+EXACT = {
+    "hessian-split": [
+        f"{a}: {t}"
+        for a in ("relu", "tanh")
+        for t in ("λ_i(H) ≥ λ_i(R) for all i", "G ⪰ 0", "#neg H ≤ #neg R",
+                  "|λ_i(H) − λ_i(G)| ≤ ‖R‖₂ (Weyl)")
+    ] + ["relu: tr R = 0"],
+    "demo": ["H = G + R", "G ⪰ 0", "λ_min(H) ≥ λ_min(R)"],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(EXACT))
+def test_exact_theorems_hold_in_every_seed(name):
+    res = fast(name)
+    for rule in EXACT[name]:
+        v = res.verdict(rule)
+        assert v["holds"] == 3, (rule, v["outcomes"])
 
 
 def test_single_seed_call_of_0_1_is_deterministic():
@@ -166,3 +176,27 @@ def test_small_vs_large_batch_measures_barrier_baseline_and_test_loss():
         assert m["barrier_sb_lb"] == pytest.approx((inside.max() - high) / high)
         assert m["random_rise"] > 0 and m["distance"] > 0
     assert res.verdict("large batch is sharper")["holds"] == 3
+
+
+def test_loss_and_activation_mse_gives_c_times_k():
+    res = fast("loss-and-activation")
+    assert res.settings["classes"] == 3 and res.settings["mse_target_loss"] == 1e-2
+    assert res.verdict("relu + MSE: count = C·K")["holds"] == 3
+    assert res.verdict("relu + MSE: count = C")["holds"] == 0
+    assert all(m[f"{c}_reached_target"] for m in res.per_seed for c in ("relu_ce", "relu_mse"))
+
+
+def test_data_vs_architecture_crossed_design():
+    res = fast("data-vs-architecture")
+    assert res.verdict("every cell at the loss target")["holds"] == 3
+    assert res.verdict("near-zero share grows with width")["holds"] == 3
+    for m in res.per_seed:
+        assert len(m["cells"]) == 8
+        assert all(c["final_loss"] <= res.settings["target_loss"] for c in m["cells"].values())
+
+
+def test_sample_size_spans_a_factor_ten():
+    res = fast("sample-size")
+    n = res.settings["sample_sizes"]
+    assert n[-1] >= 10 * n[0]
+    assert all(len(m["count"]) == len(n) for m in res.per_seed)
