@@ -270,19 +270,27 @@ def _first_series(per_seed: Sequence[Mapping[str, Any]]) -> tuple[str, list] | N
     return None
 
 
+#: name → figure function of an experiment with its own figure (others get the generic one).
+_PLOTTERS: dict[str, Any] = {}
+
+
 def plot_experiment(result: ExperimentResult) -> Figure:
     """The standard figure of a multi-seed experiment result.
 
-    Left: the rate at which each verdict rule held over the seeds, with its Wilson 95%
-    interval (all read from ``result.verdicts``). Right (when the experiment measured
-    one): the first list-valued quantity of each seed (e.g. the top eigenvalues, or
-    λ_max along a sweep), one line per seed, on a log scale when all values are positive.
+    If the experiment registered its own figure function in ``_PLOTTERS`` (by name),
+    that one draws it. Otherwise: left, the rate at which each verdict rule held over
+    the seeds with its Wilson 95% interval (read from ``result.verdicts``); right (when
+    the experiment measured one), the first list-valued quantity of each seed (e.g. the
+    top eigenvalues, or λ_max along a sweep), one line per seed, on a log scale when all
+    values are positive.
 
     Raises
     ------
     ValueError
         If ``result`` has no verdicts or no seeds.
     """
+    if getattr(result, "name", None) in _PLOTTERS:
+        return _PLOTTERS[result.name](result)
     verdicts = getattr(result, "verdicts", None)
     if not verdicts or not getattr(result, "per_seed", None):
         raise ValueError("result: expected an ExperimentResult with verdicts and per-seed values")
