@@ -137,5 +137,5 @@ def count_labels(prefix: str, what: str) -> dict[str, str]:
     """Phrases for the count entry ``prefix`` of the spectrum ``what``."""
     return {
         f"{prefix}count": f"the outlier count of {what}",
-        f"{prefix}margin": f"the margin of {what} (winning ratio / runner-up ratio)",
+        f"{prefix}margin": f"the margin of {what}",
     }

@@ -141,7 +141,8 @@ def parse_seeds(text: str) -> list[int]:
 #: The declared rule that turns a rate's Wilson interval into a word (used in reports).
 MAJORITY_RULE = (
     "Verdict: 'holds' when the lower end of the Wilson 95% interval of the rate exceeds 1/2, "
-    "'fails' when its upper end is below 1/2, 'undecided' otherwise."
+    "'fails' when its upper end is below 1/2, 'undecided' otherwise. The margin of an "
+    "outlier count is its winning ratio λ_k/λ_(k+1) divided by the runner-up ratio."
 )
 
 
