@@ -140,8 +140,9 @@ def measure(settings: dict, seed: int, progress) -> dict[str, Any]:
     """One seed: data, θ₀, GD (true and shuffled labels), three analysed points.
 
     Returns the scalar quantities of the trained point (keys of :func:`flat`), the same
-    with prefixes ``init_`` and ``shuffled_`` (null baselines), and ``details`` (spectra,
-    ratios, angles, per-class loss changes of each point).
+    with prefixes ``init_`` and ``shuffled_`` (null baselines), ``ratio_G_to_G1`` (the
+    list λ_j(G)/λ_j(G₁), j ≤ C, trained) and ``details`` (spectra, ratios, angles,
+    per-class loss changes of each point).
     """
     C = settings["num_classes"]
     s = derive_seeds(seed, "data", "init", "shuffle")
@@ -156,7 +157,7 @@ def measure(settings: dict, seed: int, progress) -> dict[str, Any]:
         "init": (y, False),
         "shuffled": (shuffled_labels(y, s["shuffle"]), True),
     }
-    out: dict[str, Any] = {"details": {}}
+    out: dict[str, Any] = {}  # the first list is what the generic figure draws
     for name, (labels, do_train) in points.items():
         theta, steps = theta0, 0
         if do_train:
@@ -172,7 +173,9 @@ def measure(settings: dict, seed: int, progress) -> dict[str, Any]:
         out.update({prefix + k: v for k, v in flat(point, C).items()})
         out[prefix + "steps"] = steps
         del point["all_H"]
-        out["details"][name] = point
+        if name == "trained":
+            out["ratio_G_to_G1"] = point["ratio_G_to_G1"]
+        out.setdefault("details", {})[name] = point
     return out
 
 

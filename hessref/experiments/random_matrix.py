@@ -281,7 +281,8 @@ def _blobs_part(cfg: dict, gen: np.random.Generator) -> list[dict]:
 def measure(settings: dict, seed: int, progress) -> dict:
     """One seed: MP fit, BBP spikes, softmax on two blobs.
 
-    Returns the scalar quantities of :func:`rules` and ``details`` (every α and spike).
+    Returns the scalar quantities of :func:`rules`, ``spike_top_over_prediction`` (λ_max
+    over its prediction, per spike: the generic figure draws it) and ``details``.
     """
     s = derive_seeds(seed, "mp", "bbp", "blobs")
     mp = _mp_part(settings, np.random.default_rng(s["mp"]))
@@ -298,6 +299,7 @@ def measure(settings: dict, seed: int, progress) -> dict:
         )
 
     return {
+        "spike_top_over_prediction": [b["lambda_max"] / b["predicted"] for b in bbp],
         "mp_worst_D_over_tol": max(m["D"] / m["tol"] for m in mp),
         "mp_max_nD": max(m["nD"] for m in mp),
         "bbp_mismatches": sum(b["outlier"] != b["supercritical"] for b in bbp),
