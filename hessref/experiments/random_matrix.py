@@ -1,5 +1,7 @@
 """Random-matrix theory behind "bulk + outliers" (Sagun et al. 2017, arXiv:1706.04454, App. B).
 
+The facts used here are summarised in docs/theory.md, section "Random-matrix facts".
+
 For a linear model f(x) = W x + b (K outputs) with mean MSE on N samples, the Hessian does
 not depend on θ or the targets. In hessref's layout θ = [W.ravel() (row-major, K×M), b]::
 
