@@ -4,7 +4,7 @@ References: V. Papyan, "Measurements of three-level hierarchical structure in th
 in the spectrum of deepnet Hessians", ICML 2019 (arXiv:1901.08244); V. Papyan, "Traces of
 class/cross-class structure pervade deep learning spectra", JMLR 21(252), 2020
 (arXiv:2008.11865). The algebra is written out in docs/theory.md, section "Papyan's
-class/cross-class decomposition".
+class/cross-class decomposition of G".
 
 For mean cross-entropy with C = d_L classes, p_i = softmax(f_i) and J_i = ∂f_i/∂θ:
 

@@ -207,3 +207,27 @@ def test_outlier_count_margin_and_shuffle():
     ys = shuffled_labels(y, 0)
     assert np.array_equal(np.sort(ys), y) and not np.array_equal(ys, y)
     assert np.array_equal(ys, shuffled_labels(y, 0))
+
+
+def test_null_baselines_apply_the_rule_at_init_and_on_shuffled_labels():
+    from hessref.experiments.baselines import null_baselines
+
+    y = np.repeat(np.arange(3), 4)
+    seen = []
+
+    def eigenvalues_at(theta, labels):
+        seen.append((theta.copy(), labels.copy()))
+        # a spectrum with as many outliers as distinct labels in the first 4 positions
+        k = len(set(labels[:4].tolist()))
+        return np.r_[np.full(k, 10.0) * np.arange(k, 0, -1), np.linspace(1.0, 0.5, 10)]
+
+    def train_to(labels):
+        return np.ones(2), 0.25
+
+    out = null_baselines(eigenvalues_at, train_to, np.zeros(2), y, shuffle_seed=0, top=12)
+    assert out["init_count"] == 1 and out["shuffled_final_loss"] == 0.25
+    assert np.array_equal(seen[0][0], np.zeros(2)) and np.array_equal(seen[0][1], y)
+    assert np.array_equal(seen[1][0], np.ones(2))
+    assert np.array_equal(seen[1][1], shuffled_labels(y, 0))  # the seeded permutation
+    assert out["shuffled_count"] == len(set(shuffled_labels(y, 0)[:4].tolist()))
+    assert out["init_margin"] > 1 and "shuffled_margin" in out

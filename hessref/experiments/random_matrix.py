@@ -1,5 +1,7 @@
 """Random-matrix theory behind "bulk + outliers" (Sagun et al. 2017, arXiv:1706.04454, App. B).
 
+The facts used here are summarised in docs/theory.md, section "Random-matrix facts".
+
 For a linear model f(x) = W x + b (K outputs) with mean MSE on N samples, the Hessian does
 not depend on θ or the targets. In hessref's layout θ = [W.ravel() (row-major, K×M), b]::
 
@@ -40,6 +42,10 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+
+from hessref.experiments.baselines import MIN_MARGIN
+from hessref.experiments.framework import Experiment, derive_seeds, register
+from hessref.experiments.rules import AllOf, Compare, Verdict
 
 Array = NDArray[np.float64]
 
@@ -173,46 +179,6 @@ def linear_mse_hessian(X: ArrayLike, num_outputs: int) -> Array:
 # ----------------------------------------------------------------------------------------
 # Experiment "random-matrix", one seed (Sagun et al. 2017, App. B)
 # ----------------------------------------------------------------------------------------
-#: Fast (CI) and paper configurations.
-CONFIGS: dict[str, dict] = {
-    "fast": {
-        "dim": 100,
-        "mp_alphas": [0.25, 1.0, 2.0],
-        "bbp_alpha": 1.0,
-        "spikes": [1.4, 6.0, 12.0],
-        "blob_alphas": [0.5, 1.0, 2.0],
-        "blob_dim": 40,
-        "blob_separation": 3.0,
-        "blob_lr": 0.5,
-        "blob_steps": 100,
-    },
-    "paper": {
-        "dim": 500,
-        "mp_alphas": [0.1, 0.25, 0.5, 1.0, 2.0, 4.0],
-        "bbp_alpha": 1.0,
-        "spikes": [1.2, 1.6, 3.0, 4.0, 6.0, 12.0],
-        "blob_alphas": [0.02, 0.5, 1.0, 2.0],
-        "blob_dim": 100,
-        "blob_separation": 3.0,
-        "blob_lr": 0.5,
-        "blob_steps": 300,
-    },
-}
-
-#: Declared verdict rules (per seed).
-RULES: dict[str, str] = {
-    "marchenko_pastur": "Kolmogorov distance to MP ≤ (2 + log n)/n for every α (n = M + 1)",
-    "bbp_transition": (
-        "for every spike: λ_max > edge + 8 Tracy–Widom scales exactly when ℓ > 1 + √α"
-    ),
-    "bbp_location": "for every ℓ > 1 + √α: |λ_max − ℓ(1 + α/(ℓ−1))| ≤ 5 asymptotic std",
-    "one_blob_outlier": (
-        "softmax on two blobs, at θ = 0 and after GD, for every α: the ratio rule counts 1 "
-        "outlier and its ratio exceeds the runner-up by ≥ 1.25×"
-    ),
-}
-
-
 def _linear_eigenvalues(X: Array, y=None, loss: str = "mse", theta=None) -> Array:
     """Ascending eigenvalues of the engine's H for the linear model on X."""
     from hessref.core.dense import hessian
@@ -234,7 +200,9 @@ def _mp_part(cfg: dict, gen: np.random.Generator) -> list[dict]:
         n, a_eff = M + 1, (M + 1) / N
         X = gen.standard_normal((N, M))
         D = kolmogorov_distance(_linear_eigenvalues(X), a_eff)
-        out.append({"alpha": a_eff, "M": M, "N": N, "D": D, "nD": n * D, "tol": (2 + np.log(n)) / n})
+        out.append(
+            {"alpha": a_eff, "M": M, "N": N, "D": D, "nD": n * D, "tol": (2 + np.log(n)) / n}
+        )
     return out
 
 
@@ -312,24 +280,123 @@ def _blobs_part(cfg: dict, gen: np.random.Generator) -> list[dict]:
     return out
 
 
-def random_matrix_seed(cfg: dict, seed: int) -> dict:
-    """One seed of the experiment: MP fit, BBP spikes, softmax on two blobs; JSON-ready."""
-    gens = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3)]
-    res = {"mp": _mp_part(cfg, gens[0]), "bbp": _bbp_part(cfg, gens[1]), "blobs": _blobs_part(cfg, gens[2])}
-    res["verdicts"] = random_matrix_verdicts(res)
-    return res
+def measure(settings: dict, seed: int, progress) -> dict:
+    """One seed: MP fit, BBP spikes, softmax on two blobs.
 
+    Returns the scalar quantities of :func:`rules`, ``spike_top_over_prediction`` (λ_max
+    over its prediction, per spike: the generic figure draws it) and ``details``.
+    """
+    s = derive_seeds(seed, "mp", "bbp", "blobs")
+    mp = _mp_part(settings, np.random.default_rng(s["mp"]))
+    progress("Marchenko–Pastur done")
+    bbp = _bbp_part(settings, np.random.default_rng(s["bbp"]))
+    progress("spikes done")
+    blobs = _blobs_part(settings, np.random.default_rng(s["blobs"]))
+    sup = [b for b in bbp if b["supercritical"]]
 
-def random_matrix_verdicts(res: dict) -> dict[str, bool]:
-    """Evaluate :data:`RULES` on one seed's results."""
-    blob_ok = all(
-        b[k]["count"] == 1 and b[k]["ratio"] >= 1.25 * b[k]["runner_up"]
-        for b in res["blobs"]
-        for k in ("init", "trained")
-    )
+    def blob_fails(key: str) -> int:
+        return sum(
+            not (b[key]["count"] == 1 and b[key]["ratio"] >= MIN_MARGIN * b[key]["runner_up"])
+            for b in blobs
+        )
+
     return {
-        "marchenko_pastur": all(m["D"] <= m["tol"] for m in res["mp"]),
-        "bbp_transition": all(b["outlier"] == b["supercritical"] for b in res["bbp"]),
-        "bbp_location": all(abs(b["z"]) <= 5 for b in res["bbp"] if b["supercritical"]),
-        "one_blob_outlier": bool(blob_ok),
+        "spike_top_over_prediction": [b["lambda_max"] / b["predicted"] for b in bbp],
+        "mp_worst_D_over_tol": max(m["D"] / m["tol"] for m in mp),
+        "mp_max_nD": max(m["nD"] for m in mp),
+        "bbp_mismatches": sum(b["outlier"] != b["supercritical"] for b in bbp),
+        "bbp_max_abs_z": max((abs(b["z"]) for b in sup), default=float("nan")),
+        "bbp_max_rel_error": max((abs(b["relative_error"]) for b in sup), default=float("nan")),
+        "blob_init_fails": blob_fails("init"),
+        "blob_trained_fails": blob_fails("trained"),
+        "blob_init_max_abs_z": max(
+            abs(b["init"]["lambda_1"] - b["predicted_init"]) / b["predicted_init_std"]
+            for b in blobs
+        ),
+        "blob_trained_min_margin": min(
+            b["trained"]["ratio"] / b["trained"]["runner_up"] for b in blobs
+        ),
+        "details": {"mp": mp, "bbp": bbp, "blobs": blobs},
     }
+
+
+def rules(settings: dict) -> list[Verdict]:
+    """The declared verdict rules (per seed)."""
+    return [
+        Verdict(
+            "marchenko-pastur",
+            Compare("mp_worst_D_over_tol", "<=", 1.0),
+            claim="the linear-MSE Hessian spectrum follows the Marchenko–Pastur law",
+        ),
+        Verdict(
+            "bbp-transition",
+            Compare("bbp_mismatches", "==", 0),
+            claim="a spike makes an outlier exactly when ℓ > 1 + √α",
+        ),
+        Verdict(
+            "bbp-location",
+            Compare("bbp_max_abs_z", "<=", 5.0),
+            claim="the outlier sits at ℓ(1 + α/(ℓ − 1))",
+        ),
+        Verdict(
+            "blobs-one-outlier-at-init",
+            AllOf(Compare("blob_init_fails", "==", 0), Compare("blob_init_max_abs_z", "<=", 5.0)),
+            claim="softmax on two blobs gives one large outlier",
+        ),
+        Verdict(
+            "blobs-one-outlier-trained",
+            Compare("blob_trained_fails", "==", 0),
+            claim="softmax on two blobs gives one large outlier",
+        ),
+    ]
+
+
+_QUANTITIES = {
+    "mp_worst_D_over_tol": "max over α of the Kolmogorov distance to MP over (2 + log n)/n",
+    "mp_max_nD": "max over α of n × the Kolmogorov distance",
+    "bbp_mismatches": "the number of spikes whose outlier/no-outlier disagrees with ℓ vs 1 + √α",
+    "bbp_max_abs_z": "max |λ_max − ℓ(1 + α/(ℓ−1))| / std over supercritical spikes",
+    "bbp_max_rel_error": "max relative error of the supercritical outliers",
+    "blob_init_fails": (
+        "the number of α where the ratio rule (top 10) at θ = 0 does not give 1 outlier "
+        "with margin ≥ 1.25"
+    ),
+    "blob_init_max_abs_z": "max |λ_1 − BBP prediction| / std at θ = 0 (two blobs)",
+    "blob_trained_fails": "the same count after GD",
+    "blob_trained_min_margin": "min over α of the trained ratio-rule margin",
+}
+
+
+def _setting_text(s: dict) -> str:
+    return (
+        f"linear model, mean MSE, N(0, I) inputs in ℝ^{s['dim']} (α = (M+1)/N ∈ "
+        f"{s['mp_alphas']}); spikes ℓ ∈ {s['spikes']} at α ≈ {s['bbp_alpha']}; linear softmax on "
+        f"two blobs ±μ + N(0, I) in ℝ^{s['blob_dim']}, ‖μ‖ = {s['blob_separation']}, "
+        f"α ∈ {s['blob_alphas']}, GD lr {s['blob_lr']} for {s['blob_steps']} steps"
+    )
+
+
+register(
+    Experiment(
+        name="random-matrix",
+        paper="Sagun et al. 2017 (arXiv:1706.04454), Appendix B",
+        claim=(
+            "linear-model Hessians follow Marchenko–Pastur; a spike beyond 1 + √α gives an "
+            "outlier at ℓ(1 + α/(ℓ−1)); softmax on two blobs gives one large outlier"
+        ),
+        fast={
+            "dim": 100, "mp_alphas": [0.25, 1.0, 2.0], "bbp_alpha": 1.0,
+            "spikes": [1.4, 6.0, 12.0], "blob_alphas": [0.5, 1.0, 2.0], "blob_dim": 40,
+            "blob_separation": 3.0, "blob_lr": 0.5, "blob_steps": 100,
+        },
+        full={
+            "dim": 500, "mp_alphas": [0.1, 0.25, 0.5, 1.0, 2.0, 4.0], "bbp_alpha": 1.0,
+            "spikes": [1.2, 1.6, 3.0, 4.0, 6.0, 12.0], "blob_alphas": [0.02, 0.5, 1.0, 2.0],
+            "blob_dim": 100, "blob_separation": 3.0, "blob_lr": 0.5, "blob_steps": 300,
+        },
+        measure=measure,
+        rules=rules,
+        quantities=_QUANTITIES,
+        setting_text=_setting_text,
+    )
+)  # fmt: skip
