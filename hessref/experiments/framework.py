@@ -306,7 +306,7 @@ class ExperimentResult:
         for key, d in self.numbers.items():
             lines.append(
                 f"  {key}: median {_g(d['median'])}, IQR [{_g(d['q1'])}, {_g(d['q3'])}], "
-                f"range [{_g(d['min'])}, {_g(d['max'])}] over {d['n']} seeds"
+                f"range [{_g(d['min'])}, {_g(d['max'])}] over {d['n']} seed(s)"
             )
         return "\n".join(lines)
 
