@@ -138,7 +138,7 @@ def _reproduce_all(args: argparse.Namespace) -> int:
     progress = make_progress(args.quiet)
     t0 = time.perf_counter()
     results, figures, texts = [], {}, {}
-    for name in EXPERIMENTS:
+    for name in sorted(EXPERIMENTS, key=lambda n: (EXPERIMENTS[n].paper, n)):
         res = _run(name, args, progress)
         fig, txt = _result_files(res)
         results.append(res)
