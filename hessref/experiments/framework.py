@@ -367,8 +367,10 @@ def summarise(
     numbers = {}
     for key, phrase in labels.items():
         vals = [m.get(key) for m in per_seed]
-        if all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in vals):
-            numbers[key] = {"label": phrase, **spread_summary(vals)}
+        nums = [x for x in vals if x is not None]
+        if nums and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in nums):
+            clean = [float("nan") if x is None else x for x in vals]  # missing: not counted
+            numbers[key] = {"label": phrase, **spread_summary(clean)}
     text = experiment.setting_text(settings) if experiment.setting_text else ""
     return ExperimentResult(
         name=experiment.name,
