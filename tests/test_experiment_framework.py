@@ -238,3 +238,11 @@ def test_missing_values_are_not_counted_in_spreads():
     res = summarise(TOY, TOY.settings(True), [0, 1], per_seed)
     assert res.numbers["count"]["n"] == 1 and res.numbers["count"]["median"] == 4.0
     assert res.numbers["x"]["n"] == 2 and res.verdict("count")["outcomes"] == [False, False]
+
+
+def test_numpy_values_become_plain_json():
+    per_seed = [{"x": np.float64(1.5), "count": np.int64(1), "margin": 2.0, "v": np.ones(2)}]
+    res = summarise(TOY, TOY.settings(True), [0], per_seed)
+    assert type(res.per_seed[0]["x"]) is float and type(res.per_seed[0]["count"]) is int
+    assert res.per_seed[0]["v"] == [1.0, 1.0]
+    assert ExperimentResult.from_json(res.to_json()) == res

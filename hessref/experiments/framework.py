@@ -340,6 +340,19 @@ def _seed_text(seeds: Sequence[int]) -> str:
     return ",".join(map(str, s))
 
 
+def plain(value: Any) -> Any:
+    """``value`` with NumPy scalars/arrays and tuples turned into plain JSON types."""
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return plain(value.tolist())
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
 def summarise(
     experiment: Experiment,
     settings: dict,
@@ -351,6 +364,7 @@ def summarise(
 
     Public so tests can check that verdicts follow the data: pass altered ``per_seed``.
     """
+    per_seed = [plain(m) for m in per_seed]  # measure may return NumPy values
     labels = dict(experiment.quantities)
     verdicts = []
     for v in experiment.rules(settings):
