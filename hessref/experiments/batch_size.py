@@ -61,7 +61,8 @@ def _measure(s: dict, seed: int, progress: Progress) -> dict[str, Any]:
     model = hr.MLP([64, *s["hidden"], 10], s["activation"])
     theta0 = model.init(sd["init"])
     init = outlier_count(spectrum_of(model, theta0, X, y, s["loss"]), s["top"], s["outlier_rule"])
-    out: dict[str, Any] = {k: [] for k in ("train_loss", "test_loss", "lambda_max", "count")}
+    keys = ("lambda_max", "train_loss", "test_loss", "count")  # the first list is plotted
+    out: dict[str, Any] = {k: [] for k in keys}
     out.update(init_count=init["count"], init_margin=init["margin"])
     out["margin"] = []
     ends = []
