@@ -754,6 +754,19 @@ def _summary_split(res: ExperimentResult) -> str:
     return "\n".join(out)
 
 
+def _discover() -> None:
+    """Import every module of this package, so modules that call
+    :func:`hessref.experiments.framework.register` at import are registered.
+    """
+    import importlib
+    import pkgutil
+
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
+        importlib.import_module(f"{__name__}.{info.name}")
+
+
+_discover()
+
 #: name → experiment function ``(fast=False, rng=0, progress=None) -> ExperimentResult``
 EXPERIMENTS: dict[str, Callable[..., ExperimentResult]] = {
     "init-vs-trained": init_vs_trained,
