@@ -222,15 +222,15 @@ for h in widths:
     )
 
 # %% [markdown]
-# Compare the two settings using the printed numbers. On the quadratic with
-# sparse noise, sign descent's loss is not limited by the noise: it moves every coordinate by
-# η and only one sign per step can be wrong, while SGD's noise floor grows with $d$ (its noise
-# has $\mathbb{E}\lVert\xi\rVert^2 = d\sigma^2$ whatever the sparsity). With dense noise of
-# the same covariance, sign descent loses its advantage. On the MLP, look at whether the
-# ratio $\sum|H_{ij}|/(d\lambda_{\max})$ and the gaps leave any room for a factor-$d$
-# effect at these sizes; the
-# multi-seed experiment `hessref reproduce sign-vs-sgd` reports how often each gap holds,
-# with intervals.
+# Compare the two settings using the printed numbers (they come from this run; the text
+# only explains what to look for). On the quadratic the mechanism is: SGD's noise has
+# $\mathbb{E}\lVert\xi\rVert^2 = d\sigma^2$ whatever the sparsity, so its noise floor at a
+# given step grows with $d$; sign descent moves every coordinate by η, and under sparse
+# noise at most one sign per step can be wrong, so its progress is not limited by σ. Under
+# dense noise of the same covariance every sign can be wrong, and that advantage is gone.
+# On the MLP, check whether the ratio $\sum|H_{ij}|/(d\lambda_{\max})$ and the printed
+# gaps leave any room for a factor-$d$ effect at these sizes; the multi-seed experiment
+# `hessref reproduce sign-vs-sgd` reports how often each gap holds, with intervals.
 #
 # ## Exercises
 #
