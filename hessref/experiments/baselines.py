@@ -24,6 +24,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from hessref import spectrum
+from hessref.experiments.rules import AllOf, Compare
 
 #: Default margin a counted group must have over the runner-up split to be called real.
 MIN_MARGIN = 1.25
@@ -124,4 +125,23 @@ def null_baselines(
         **prefixed("init_", init),
         **prefixed("shuffled_", shuffled),
         "shuffled_final_loss": float(loss_s),
+    }
+
+
+def count_rule(prefix: str, target: int, margin: float, suffix: str = "") -> AllOf:
+    """The rule: count = target and margin ≥ margin, on the entry ``prefix``/``suffix``.
+
+    The quantities read are ``f"{prefix}count{suffix}"`` and ``f"{prefix}margin{suffix}"``.
+    """
+    return AllOf(
+        Compare(f"{prefix}count{suffix}", "==", target),
+        Compare(f"{prefix}margin{suffix}", ">=", margin),
+    )
+
+
+def count_labels(prefix: str, what: str) -> dict[str, str]:
+    """Phrases for the count entry ``prefix`` of the spectrum ``what``."""
+    return {
+        f"{prefix}count": f"the outlier count of {what}",
+        f"{prefix}margin": f"the margin of {what}",
     }

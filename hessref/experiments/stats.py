@@ -136,3 +136,20 @@ def parse_seeds(text: str) -> list[int]:
     if len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds: each seed at most once, got {text!r}")
     return seeds
+
+
+#: The declared rule that turns a rate's Wilson interval into a word (used in reports).
+MAJORITY_RULE = (
+    "Verdict: 'holds' when the lower end of the Wilson 95% interval of the rate exceeds 1/2, "
+    "'fails' when its upper end is below 1/2, 'undecided' otherwise. The margin of an "
+    "outlier count is its winning ratio λ_k/λ_(k+1) divided by the runner-up ratio."
+)
+
+
+def majority_label(low: float, high: float) -> str:
+    """'holds' if low > 1/2, 'fails' if high < 1/2, else 'undecided' (see MAJORITY_RULE)."""
+    if low > 0.5:
+        return "holds"
+    if high < 0.5:
+        return "fails"
+    return "undecided"
