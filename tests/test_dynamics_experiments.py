@@ -8,7 +8,7 @@ from hessref.experiments import edge_of_stability as eos
 from hessref.experiments import sign_vs_sgd as svs
 from hessref.experiments.framework import get_experiment, run_experiment, summarise
 
-TINY_EOS = {"samples": 40, "hidden": 5, "lrs": [0.3, 0.9], "steps": 120, "every": 10, "warmup": 20}
+TINY_EOS = {"samples": 40, "hidden": 5, "lrs": [0.3, 0.9], "steps": 120, "every": 10}
 TINY_SVS = {
     "sizes": [2, 3],
     "steps": 40,
@@ -48,6 +48,15 @@ def test_edge_of_stability_measures_and_verdicts_follow_the_data():
     assert (
         summarise(exp, res.settings, [0], [fake]).verdict("edge-of-stability lr=0.9")["holds"] == 0
     )
+
+
+def test_edge_crossing_definition():
+    # below, then up: crossing at the first record >= 1 after the first one below
+    assert eos.edge_crossing(np.array([2.0, 0.8, 0.9, 1.01, 0.97])) == (3, 1, True)
+    # never below after initialization: started at the edge
+    assert eos.edge_crossing(np.array([0.5, 1.2, 1.0, 1.1])) == (1, 1, True)
+    # never back up: no crossing, index of the last record
+    assert eos.edge_crossing(np.array([1.5, 0.7, 0.9])) == (2, 1, False)
 
 
 @pytest.mark.parametrize("rotate", [False, True])

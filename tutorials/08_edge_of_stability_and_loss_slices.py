@@ -34,6 +34,7 @@ from threadpoolctl import threadpool_limits
 
 import hessref as hr
 from hessref import data, plot, spectrum
+from hessref.experiments.edge_of_stability import edge_crossing
 from hessref.landscape import eigen_directions, loss_along, random_direction, slice_curvature
 from hessref.layerwise import layer_curvature, layer_traces
 from hessref.train import Tracking, TrainingDivergedError, train
@@ -134,8 +135,10 @@ plt.show()
 # %%
 t = runs[0.5].tracking
 ratio = t.sharpness * 0.5 / 2
-late = t.steps >= 100  # skip the initial transient
-first = int(np.flatnonzero(late & (ratio >= 1))[0])
+# first record >= 2/η after one below it (the initial transient, where the sharpness
+# drops, is skipped this way)
+first, _, crossed = edge_crossing(ratio)
+assert crossed, "no crossing in this run: try more steps"
 band = np.mean(np.abs(ratio[first:] - 1) <= 0.1)
 print(
     f"eta = 0.5: lambda_max first reaches 2/eta at step {t.steps[first]}; afterwards "

@@ -12,10 +12,12 @@ PyTorch-default initialization, full-batch GD at each η in ``lrs`` for ``steps`
 λ_max(H(θ_t)) is tracked exactly every ``every`` steps (warm-started Lanczos,
 :class:`hessref.train.Tracking`).
 
-Per η (index i) and seed it measures: the initial sharpness; the first record at or
-after ``warmup`` steps with λ_max ≥ 2/η (the initial transient, where the sharpness
-first drops, is skipped; NaN if never); the progressive-sharpening ratio (λ_max there,
-or at the end, over the minimum recorded between ``warmup`` and then); the fraction of
+Per η (index i) and seed it measures: the initial sharpness; the first crossing, i.e.
+the first record with λ_max ≥ 2/η after the sharpness has been below 2/η at some record
+after initialization (if it never is, the run "started at the edge" and the crossing is
+the first record after step 0; NaN if there is no crossing); the progressive-sharpening
+ratio (λ_max at the crossing, or at the end, over the minimum recorded from the first
+record below 2/η up to it); the fraction of
 records from the crossing on with |λ_max·η/2 − 1| ≤ ``band``; the median and maximum
 of λ_max·η/2 after it; the network's loss ratio L(θ_T)/L(θ_cross). The **exact
 quadratic comparison**: GD on a quadratic multiplies the error along an eigenvector
@@ -43,7 +45,6 @@ FAST = {
     "steps": 800,
     "every": 20,
     "band": 0.1,
-    "warmup": 100,
 }
 FULL = {
     "samples": 300,
@@ -52,8 +53,26 @@ FULL = {
     "steps": 3000,
     "every": 20,
     "band": 0.1,
-    "warmup": 200,
 }
+
+
+def edge_crossing(ratio: np.ndarray) -> tuple[int, int, bool]:
+    """Locate the first rise of λ_max·η/2 (``ratio``, one entry per record) to 1.
+
+    Record 0 (initialization) is skipped. If a later record is below 1, the crossing is
+    the first record at or above 1 after the first one below (``start``); otherwise the
+    run starts at the edge and the crossing is record 1. Returns (index of the crossing,
+    or the last record if none; ``start``, where the sharpening ratio's minimum is taken
+    from; whether a crossing happened).
+    """
+    below = np.flatnonzero(ratio[1:] < 1.0) + 1
+    if below.size == 0:
+        return 1, 1, True
+    start = int(below[0])
+    above = np.flatnonzero(ratio[start:] >= 1.0) + start
+    if above.size == 0:
+        return len(ratio) - 1, start, False
+    return int(above[0]), start, True
 
 
 def _one_rate(model, theta0, X, Y, lr, s: dict, progress) -> dict:
@@ -64,29 +83,27 @@ def _one_rate(model, theta0, X, Y, lr, s: dict, progress) -> dict:
     )
     tr = res.tracking
     ratio = tr.sharpness * lr / 2.0
-    late = tr.steps >= s["warmup"]
-    crossed = np.flatnonzero(late & (ratio >= 1.0))
-    i0 = int(crossed[0]) if crossed.size else len(ratio) - 1
-    first_late = int(np.flatnonzero(late)[0])
+    i0, start, crossed = edge_crossing(ratio)
     after = ratio[i0:]
     rest = int(res.num_steps - tr.steps[i0])
     out = {
         "sharpness_init": float(tr.sharpness[0]),
-        "crossed": int(crossed.size > 0),
-        "first_cross_step": float(tr.steps[i0]) if crossed.size else float("nan"),
-        "sharpening": float(tr.sharpness[i0] / tr.sharpness[first_late : i0 + 1].min()),
-        "band_fraction": float(np.mean(np.abs(after - 1.0) <= band)) if crossed.size else 0.0,
-        "ratio_median_after": float(np.median(after)) if crossed.size else float("nan"),
-        "ratio_max_after": float(np.max(after)) if crossed.size else float("nan"),
+        "crossed": int(crossed),
+        "started_at_edge": int(crossed and start == i0),
+        "first_cross_step": float(tr.steps[i0]) if crossed else float("nan"),
+        "sharpening": float(tr.sharpness[i0] / tr.sharpness[start : i0 + 1].min()),
+        "band_fraction": float(np.mean(np.abs(after - 1.0) <= band)) if crossed else 0.0,
+        "ratio_median_after": float(np.median(after)) if crossed else float("nan"),
+        "ratio_max_after": float(np.max(after)) if crossed else float("nan"),
         "network_loss_ratio": float(res.losses[-1] / res.losses[tr.steps[i0]])
-        if crossed.size
+        if crossed
         else float("nan"),
         # GD on a quadratic with the median post-crossing sharpness: exact amplitude
         # change of the top mode over the same steps, |1 − ηλ|^rest (log10)
         "quadratic_top_log10_growth": float(
             rest * np.log10(abs(1.0 - lr * np.median(tr.sharpness[i0:])))
         )
-        if crossed.size
+        if crossed
         else float("nan"),
         "steps": tr.steps.tolist(),
         "sharpness": tr.sharpness.tolist(),
@@ -182,6 +199,7 @@ def _quantities(settings: dict) -> dict[str, str]:
                 f"sharpness_init_{i}": f"λ_max at init (η={lr:g})",
                 f"first_cross_step_{i}": f"the first step with λ_max ≥ 2/η (η={lr:g})",
                 f"crossed_{i}": f"whether λ_max reached 2/η (η={lr:g})",
+                f"started_at_edge_{i}": f"whether λ_max was ≥ 2/η at every record (η={lr:g})",
                 f"sharpening_{i}": f"the sharpening ratio (η={lr:g})",
                 f"band_fraction_{i}": f"the fraction of records within the band after (η={lr:g})",
                 f"ratio_median_after_{i}": f"the median λ_max·η/2 after crossing (η={lr:g})",
