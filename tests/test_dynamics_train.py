@@ -227,3 +227,17 @@ def test_tracking_gd_on_quadratic_constant_sharpness():
         model, model.init(0), X, Y, loss="mse", lr=1.0 / lam, steps=30, track=Tracking(every=10)
     )
     np.testing.assert_allclose(res.tracking.sharpness, lam, rtol=1e-10)
+
+
+def test_tracking_reports_too_few_distinct_eigenvalues():
+    # H = I (linear model on orthonormal, centred inputs): every Krylov space has dimension 1
+    n = 3
+    X = np.vstack([np.sqrt(2 * n) * np.eye(n), -np.sqrt(2 * n) * np.eye(n)]) / np.sqrt(2)
+    model = hr.MLP([n, 1], activation="identity")
+    Y = np.zeros((2 * n, 1))
+    H = hr.hessian(model, model.init(0), X, Y)
+    np.testing.assert_allclose(H, np.eye(n + 1), atol=1e-14)
+    res = train(model, model.init(0), X, Y, loss="mse", lr=0.1, steps=2, track=Tracking(every=1))
+    np.testing.assert_allclose(res.tracking.sharpness, 1.0, rtol=1e-14)
+    with pytest.raises(RuntimeError, match="top_k"):
+        train(model, model.init(0), X, Y, loss="mse", lr=0.1, steps=2, track=Tracking(top_k=2))

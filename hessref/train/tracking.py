@@ -178,6 +178,12 @@ def extreme_eigenpairs(
         run = spectrum.lanczos(op, m, v0=start)
         used += len(run.alpha)
         mu, Y, res = _ritz_pairs(run)
+        if len(mu) < k + int(smallest):
+            raise RuntimeError(
+                f"sharpness tracking: the Krylov space is invariant with dimension {len(mu)} "
+                f"< {k + int(smallest)} wanted eigenvalues (H has too few distinct eigenvalues "
+                "seen from this start); use a smaller top_k, or dense=True on a small model"
+            )
         wanted = list(range(len(mu) - k, len(mu))) + ([0] if smallest else [])
         scale = max(float(np.max(np.abs(mu))), np.finfo(float).tiny)
         invariant = len(run.alpha) < m or run.residual_norm == 0.0 or len(run.alpha) == P
