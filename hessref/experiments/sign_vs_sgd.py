@@ -123,69 +123,48 @@ def best_run(
     return best_iters, best_final
 
 
-def _compare(prefix, model, theta0, X, Y, scale, s, seed, target) -> dict:
+def _compare(model, theta0, X, Y, scale: float, s: dict, seed: int, target: float) -> dict:
+    """Best-step iterations and final losses of every optimizer under both noises."""
     out = {}
     for noise_name in NOISES:
         noise = GradientNoise(scale, 1 if noise_name == "sparse" else None)
         for opt in OPTIMIZERS:
             iters, final = best_run(model, theta0, X, Y, opt, noise, s, seed, target)
-            out[f"{prefix}iters_{opt}_{noise_name}"] = iters
-            out[f"{prefix}final_{opt}_{noise_name}"] = final
-        out[f"{prefix}gap_{noise_name}"] = (
-            out[f"{prefix}final_sgd_{noise_name}"] / out[f"{prefix}final_sign_{noise_name}"]
-        )
+            out[f"iters_{opt}_{noise_name}"] = iters
+            out[f"final_{opt}_{noise_name}"] = final
+        out[f"gap_{noise_name}"] = out[f"final_sgd_{noise_name}"] / out[f"final_sign_{noise_name}"]
     return out
+
+
+def _problems(settings: dict, seeds: dict):
+    """Yield (kind, j, model, X, Y, exact H at θ_0, θ_0, noise scale, target) per size."""
+    for j, n in enumerate(settings["sizes"]):
+        model, X, Y, H = quadratic_problem(
+            n, settings["c_min"], settings["rotate"], seeds["rotation"]
+        )
+        theta0 = model.init(seeds["init"])
+        yield "q", j, model, X, Y, H, theta0, settings["noise_scale"], settings["target"]
+    X, y = data.digits(settings["mlp_samples"], rng=seeds["data"])
+    Y = np.eye(10)[y]
+    for j, h in enumerate(settings["mlp_widths"]):
+        model = MLP([64, h, 10], activation="tanh")
+        theta0 = model.init(seeds["init"])
+        H = hessian(model, theta0, X, Y)
+        yield "mlp", j, model, X, Y, H, theta0, settings["mlp_noise_scale"], settings["mlp_target"]
 
 
 def measure(settings: dict, seed: int, progress) -> dict:
     """One seed: the quadratic at every size, then the MLP at every width."""
     seeds = derive_seeds(seed, "rotation", "init", "noise", "data")
     out: dict = {}
-    for j, n in enumerate(settings["sizes"]):
-        model, X, Y, H = quadratic_problem(
-            n, settings["c_min"], settings["rotate"], seeds["rotation"]
-        )
-        theta0 = model.init(seeds["init"])
+    for kind, j, model, X, Y, H, theta0, scale, target in _problems(settings, seeds):
         row = {"d": model.num_params, **curvature(H)}
-        row.update(
-            _compare(
-                "",
-                model,
-                theta0,
-                X,
-                Y,
-                settings["noise_scale"],
-                settings,
-                seeds["noise"],
-                settings["target"],
-            )
-        )
-        out.update({f"q_{k}_{j}": v for k, v in row.items()})
+        row.update(_compare(model, theta0, X, Y, scale, settings, seeds["noise"], target))
+        out.update({f"{kind}_{k}_{j}": v for k, v in row.items()})
         progress(
-            f"quadratic d = {model.num_params}: gap sparse {row['gap_sparse']:.3g}, "
+            f"{kind} d = {model.num_params}: gap sparse {row['gap_sparse']:.3g}, "
             f"dense {row['gap_dense']:.3g}"
         )
-    X, y = data.digits(settings["mlp_samples"], rng=seeds["data"])
-    Y = np.eye(10)[y]
-    for j, h in enumerate(settings["mlp_widths"]):
-        model = MLP([64, h, 10], activation="tanh")
-        theta0 = model.init(seeds["init"])
-        row = {"d": model.num_params, **curvature(hessian(model, theta0, X, Y))}
-        row.update(
-            _compare(
-                "",
-                model,
-                theta0,
-                X,
-                Y,
-                settings["mlp_noise_scale"],
-                settings,
-                seeds["noise"],
-                settings["mlp_target"],
-            )
-        )
-        out.update({f"mlp_{k}_{j}": v for k, v in row.items()})
-        progress(f"MLP d = {model.num_params}: gap sparse {row['gap_sparse']:.3g}")
     for kind, sizes in (("q", settings["sizes"]), ("mlp", settings["mlp_widths"])):
         for noise in NOISES:
             out[f"{kind}_gap_{noise}_by_d"] = [
