@@ -295,14 +295,22 @@ def plot_experiment(result: ExperimentResult) -> Figure:
     if not verdicts or not getattr(result, "per_seed", None):
         raise ValueError("result: expected an ExperimentResult with verdicts and per-seed values")
     series = _first_series(result.per_seed)
-    fig, axes = _new_axes(None, ncols=2 if series else 1, figsize=(5.5, 0.35 * len(verdicts) + 2))
+    fig, axes = _new_axes(None, ncols=2 if series else 1, figsize=(6.0, 0.3 * len(verdicts) + 2))
+    # rule names are long: leave room for them left of the first panel
+    fig.subplots_adjust(left=0.42 if not series else 0.25, wspace=0.6)
     ax = axes[0]
     rate = np.array([v["rate"] for v in verdicts])
     err = np.array(
         [[v["rate"] - v["low"] for v in verdicts], [v["high"] - v["rate"] for v in verdicts]]
     )
     y = np.arange(len(verdicts))[::-1]
-    ax.errorbar(rate, y, xerr=err, fmt="o", capsize=3)
+    null = np.array([v["name"].startswith("null") for v in verdicts])
+    for mask, color, label in ((~null, "C0", "rule"), (null, "0.55", "null baseline")):
+        if mask.any():
+            ax.errorbar(rate[mask], y[mask], xerr=err[:, mask], fmt="o", capsize=3,
+                        color=color, label=label)  # fmt: skip
+    if null.any():
+        ax.legend(fontsize="xx-small", loc="lower right")
     ax.set_yticks(y, [v["name"] for v in verdicts], fontsize="x-small")
     ax.set_xlim(-0.05, 1.05)
     ax.set_xlabel(f"rate over {len(result.seeds)} seeds (Wilson 95%)")

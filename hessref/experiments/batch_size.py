@@ -61,7 +61,8 @@ def _measure(s: dict, seed: int, progress: Progress) -> dict[str, Any]:
     model = hr.MLP([64, *s["hidden"], 10], s["activation"])
     theta0 = model.init(sd["init"])
     init = outlier_count(spectrum_of(model, theta0, X, y, s["loss"]), s["top"], s["outlier_rule"])
-    out: dict[str, Any] = {k: [] for k in ("train_loss", "test_loss", "lambda_max", "count")}
+    keys = ("lambda_max", "train_loss", "test_loss", "count")  # the first list is plotted
+    out: dict[str, Any] = {k: [] for k in keys}
     out.update(init_count=init["count"], init_margin=init["margin"])
     out["margin"] = []
     ends = []
@@ -72,11 +73,10 @@ def _measure(s: dict, seed: int, progress: Progress) -> dict[str, Any]:
         c = outlier_count(ev, s["top"], s["outlier_rule"])
         test = float(hr.loss(model, res.theta, Xt, yt, loss=s["loss"]))
         progress(f"batch {B}: train {res.losses[-1]:.3g}, test {test:.3g}, λ_max {ev[0]:.3g}")
-        for key, v in zip(
-            out, (float(res.losses[-1]), test, float(ev[0]), c["count"]), strict=False
-        ):
+        values = {"lambda_max": float(ev[0]), "train_loss": float(res.losses[-1]),
+                  "test_loss": test, "count": c["count"], "margin": c["margin"]}  # fmt: skip
+        for key, v in values.items():
             out[key].append(v)
-        out["margin"].append(c["margin"])
     cont = _sgd(model, ends[-1], X, y, s, s["batch_sizes"][0], sd["continue"])
     sb, lb = ends[0], ends[-1]
     out["barrier_sb_lb"], out["line_sb_lb"] = _line(model, sb, lb, X, y, s)

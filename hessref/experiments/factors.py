@@ -133,7 +133,7 @@ def _measure_n(s: dict, seed: int, progress: Progress) -> dict[str, Any]:
                       shuffle_seed=sd["shuffle"] if n in ends else None)
         for n in s["sample_sizes"]
     ]  # fmt: skip
-    keys = ("count", "margin", "lambda_max", "fraction_near_zero", "fraction_negative",
+    keys = ("lambda_max", "count", "margin", "fraction_near_zero", "fraction_negative",
             "final_loss", "reached_target")  # fmt: skip
     out: dict[str, Any] = {k: [r[k] for r in rows] for k in keys}
     for size, r in (("smallest", rows[0]), ("largest", rows[-1])):
