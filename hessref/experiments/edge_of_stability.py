@@ -21,7 +21,8 @@ record below 2/η up to it); the fraction of
 records from the crossing on with |λ_max·η/2 − 1| ≤ ``band``; the median and maximum
 of λ_max·η/2 after it; the network's loss ratio L(θ_T)/L(θ_cross). The **exact
 quadratic comparison**: GD on a quadratic multiplies the error along an eigenvector
-with eigenvalue λ by (1 − ηλ) per step (a one-line computation: e_{t+1} = (I − ηH) e_t),
+with eigenvalue λ by (1 − ηλ) per step (docs/theory.md, section "Gradient descent on a
+quadratic", eq. 15.1),
 so with the median post-crossing sharpness a quadratic's top mode would change by
 |1 − ηλ|^(T − t_cross) (reported as log10, ≥ 0 means no decrease) while the network's
 loss decreased; and each seed checks that anchor numerically (GD on ½xᵀAx with

@@ -5,8 +5,10 @@ Update: θ_{t+1} = θ_t − η Δ_t, where Δ_t is the optimizer's step directio
 g_t = ∇L_{B_t}(θ_t), the gradient on a minibatch B_t of ``batch_size`` rows (stochastic
 variants), optionally plus injected noise ξ_t (:class:`GradientNoise`). Minibatches
 walk through successive random permutations of the N samples (sampling without
-replacement within an epoch; an epoch boundary may fall inside a batch), drawn from
-``rng`` — the same seed gives bit-identical trajectories.
+replacement within an epoch; an epoch boundary may fall inside a batch; docs/theory.md,
+section "Minibatch SGD sampling"), drawn from ``rng`` — the same seed gives bit-identical
+trajectories. GD on a quadratic is stable iff λ_max(H) ≤ 2/η (docs/theory.md, section
+"Gradient descent on a quadratic").
 
 Every step also records the full-batch loss L(θ_t) and gradient norm ‖∇L(θ_t)‖, so
 runs are compared on the same objective. Training stops early when the full-batch
