@@ -228,7 +228,7 @@ def test_forward_cache_is_bounded_and_bit_identical(monkeypatch):
             assert np.array_equal(op @ V[:, 0], want[:, 0]), mode
         assert op.cached_bytes == 8 * per_row and sorted(op._caches) == [0, 1]
     # automatic chunking that changes with K resets the cache and stays exact
-    monkeypatch.setattr("hessref.operators.WORKSPACE_BYTES", 4000)
+    monkeypatch.setattr("hessref.operators.curvature.WORKSPACE_BYTES", 4000)
     op = hessian_operator(model, theta, X, y, loss="cross_entropy", cache_bytes=10**6)
     ref = hessian_operator(model, theta, X, y, loss="cross_entropy")
     assert op.rows_per_chunk(1) != op.rows_per_chunk(3)
