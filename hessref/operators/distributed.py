@@ -59,10 +59,13 @@ def dask_client(executor: Any) -> Any:
     return client if callable(getattr(client, "scatter", None)) else None
 
 
-def _remote_chunk(theta: Array, data: tuple, V: Array, meta: tuple) -> Array:
-    """Worker side: rebuild the chunk's Problem from scattered θ and (X_c, y_c), multiply."""
-    model, loss, scale, mode, index, start = meta
-    X, y = data
+def _remote_chunk(shared: tuple, data: tuple, V: Array, mode: str, index: int, start: int) -> Array:
+    """Worker side: rebuild the chunk's Problem from the scattered θ and (X_c, y_c), multiply."""
+    theta, model, loss, scale = shared
+    # arrays rebuilt from dask's frames may sit at byte offsets that are not multiples of
+    # 8 (flags.aligned False); NumPy then takes other loops whose round-off differs, so
+    # copy those to aligned memory, as the serial product has it: same bits
+    theta, X, y, V = (a if a.flags.aligned else a.copy(order="K") for a in (theta, *data, V))
     problem = Problem(model, theta, model.unflatten(theta), X, y, loss, scale)
     return chunk_product(problem, V, mode, index, start)
 
@@ -87,7 +90,7 @@ class DistributedChunks:
         self.problem = problem
         self._lock = threading.Lock()
         self._rows: int | None = None
-        self._theta: Any = None
+        self._shared: Any = None
         self._data: list[Any] = []
         self._copies = 1
 
@@ -97,23 +100,24 @@ class DistributedChunks:
             self._release()
 
     def _release(self) -> None:
-        futures = ([self._theta] if self._theta is not None else []) + self._data
-        self._rows, self._theta, self._data = None, None, []
-        if futures and self.client.status == "running":
-            self.client.cancel(futures)
+        # dropping the futures releases the keys (dask counts references); no cancel,
+        # which would also cancel the tasks of products still running in other threads
+        self._rows, self._shared, self._data = None, None, []
 
     def _scattered(self, rows: int) -> tuple[Any, list[Any]]:
-        """θ and chunk futures for chunks of ``rows`` rows, scattering them if needed."""
+        """Futures of (θ, model, loss, s) and of the chunks of ``rows`` rows (scattered once)."""
         with self._lock:
-            lost = any(f.status != "finished" for f in [self._theta, *self._data] if f)
+            lost = any(f.status != "finished" for f in [self._shared, *self._data] if f)
             if rows != self._rows or lost:
                 self._release()
                 chunks = [(c.X, c.y) for c in self.problem.chunks(rows)]
                 copies = max(1, min(REPLICAS, len(self.client.scheduler_info()["workers"])))
-                self._theta = self.client.scatter(self.problem.theta, broadcast=copies, hash=False)
+                p = self.problem
+                shared = (p.theta, p.model, p.loss, p.scale)  # one future: θ and small metadata
+                [self._shared] = self.client.scatter([shared], broadcast=copies, hash=False)
                 self._data = self.client.scatter(chunks, broadcast=copies, hash=False)
                 self._rows, self._copies = rows, copies
-            return self._theta, list(self._data)
+            return self._shared, list(self._data)
 
     def product(self, V: Array, mode: str, rows: int, timeout: float) -> Array:
         """M V on the cluster (see the module docstring); retried once if data was lost."""
@@ -126,30 +130,45 @@ class DistributedChunks:
             return self._product(V, mode, rows, timeout)
 
     def _product(self, V: Array, mode: str, rows: int, timeout: float) -> Array:
-        theta, data = self._scattered(rows)
-        client, p = self.client, self.problem
+        self._await_scheduler(mode, timeout)
+        shared, data = self._scattered(rows)
+        client, N = self.client, self.problem.num_samples
         tag = uuid.uuid4().hex[:12]
-        V_future = client.scatter(V, broadcast=self._copies, hash=False)
+        try:
+            V_future = client.scatter(V, broadcast=self._copies, hash=False, timeout=timeout)
+        except TimeoutError:
+            raise self._lost_scheduler(mode, timeout) from None
         total = None
         for index, chunk in enumerate(data):
-            start = index * rows
-            stop = min(start + rows, p.num_samples)
-            meta = (p.model, p.loss, p.scale, mode, index, start)
+            start, stop = index * rows, min(index * rows + rows, N)
             name = f"hessref-{NAMES[mode]}-chunk-{index}-rows-{start}-{stop}-{tag}"
-            part = client.submit(_remote_chunk, theta, chunk, V_future, meta, key=name)
+            part = client.submit(
+                _remote_chunk, shared, chunk, V_future, mode, index, start, key=name
+            )
             if total is not None:
                 part = client.submit(_remote_add, total, part, key=f"{name}-sum")
             total = part
         return self._wait(total, mode, timeout)
 
+    def _await_scheduler(self, mode: str, timeout: float) -> None:
+        """Return once the client is connected; ``ConnectionError`` after ``timeout`` s."""
+        deadline = time.monotonic() + timeout
+        while self.client.status != "running":
+            if time.monotonic() > deadline:
+                raise self._lost_scheduler(mode, timeout)
+            time.sleep(_POLL)
+
     def _wait(self, future: Any, mode: str, timeout: float) -> Array:
-        """future.result(), but give up ``timeout`` s after the scheduler connection is lost."""
+        """future.result(), but give up ``timeout`` s after the scheduler connection is lost.
+
+        Waits on a done-callback event, not on ``future.result(timeout=...)``: dask's own
+        timeout path can turn a cancellation racing with the timeout into an
+        ``UnboundLocalError`` (seen with distributed 2026.8 under load).
+        """
+        done = threading.Event()
+        future.add_done_callback(lambda _: done.set())
         lost_since = None
-        while True:
-            try:
-                return future.result(timeout=_POLL)
-            except TimeoutError:
-                pass
+        while not done.wait(_POLL):
             if self.client.status == "running":
                 lost_since = None
             elif lost_since is None:
@@ -157,6 +176,7 @@ class DistributedChunks:
             elif time.monotonic() - lost_since > timeout:
                 future.release()
                 raise self._lost_scheduler(mode, timeout)
+        return future.result()
 
     def _lost_scheduler(self, mode: str, timeout: float) -> ConnectionError:
         address = getattr(self.client.scheduler, "address", "?")
