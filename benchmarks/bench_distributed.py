@@ -41,6 +41,12 @@ def parse() -> argparse.Namespace:
         default=0,
         help="time this many H v products instead of the eigensolver (quick run)",
     )
+    p.add_argument(
+        "--control",
+        action="store_true",
+        help="also time a ProcessPoolExecutor of --workers one-thread processes (no dask): "
+        "what parallel processes get on this machine right now",
+    )
     return p.parse_args()
 
 
@@ -132,11 +138,32 @@ def main() -> None:
         f"client bytes sent per product: {per_product:,.0f} (8·P = {8 * P:,}; "
         f"data {X.nbytes + y.nbytes:,})"
     )
+    if args.control:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        ctx = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(args.workers, mp_context=ctx, initializer=one_thread) as pool:
+            pop = hr.hessian_operator(model, theta, X, y, executor=pool, **kw)
+            pop @ np.ones(P)  # start the processes
+            t = time.perf_counter()
+            ctrl, n_ctrl = solve(pop, args, P)
+            t_ctrl = time.perf_counter() - t
+        print(
+            f"control, process pool of {args.workers} x 1 thread (no dask): {t_ctrl:.1f} s "
+            f"for {n_ctrl} products; serial / pool = {t_serial / t_ctrl:.2f}x, "
+            f"pool / dask = {t_ctrl / t_dist:.2f}x (bit-identical: {np.array_equal(ctrl, serial)})"
+        )
     analysis(P, N, batch, args.workers, t_serial / n_serial)
     print(
         f"SPEED-UP serial / dask = {t_serial / t_dist:.2f}x "
         f"(target >= 1.5x on an idle 2-core machine; results within 1e-10: {rel <= 1e-10})"
     )
+
+
+def one_thread() -> None:
+    """Process-pool initializer: one BLAS thread, as in dask's workers."""
+    threadpool_limits(1)
 
 
 def solve(op, args: argparse.Namespace, P: int) -> tuple[np.ndarray, int]:

@@ -228,6 +228,27 @@ def test_worker_killed_mid_product_gives_identical_bits(cluster):
     assert np.array_equal(op @ V, want)
 
 
+def test_all_workers_killed_data_scattered_again(cluster):
+    """Every copy of the scattered data lost: the operator scatters it again and retries."""
+    cl, client = cluster
+    model, theta, X, y = make_case([30, 64, 64, 10], "cross_entropy", N=8000, seed=15)
+    kw = {"loss": "cross_entropy", "batch_size": 400}
+    V = np.random.default_rng(16).normal(size=(model.num_params, 4))
+    want = serial(hr.hessian_operator(model, theta, X, y, **kw), V)
+    op = hr.hessian_operator(model, theta, X, y, executor=client, **kw)
+    op @ V[:, :1]
+    old = {f.key for f in op._cluster._data}
+    with ThreadPoolExecutor(1) as pool:
+        product = pool.submit(op.matmat, V)
+        assert wait_for(lambda: _chunks_in_state(cl, "memory") >= 1, 60)
+        assert not product.done()
+        for pid in client.run(os.getpid).values():
+            os.kill(pid, signal.SIGKILL)
+        client.wait_for_workers(2, timeout=60)
+        assert np.array_equal(product.result(timeout=120), want)
+    assert not old & {f.key for f in op._cluster._data}  # scattered again
+
+
 def _chunks_in_state(cl, state):
     tasks = list(cl.scheduler.tasks.values())
     return sum(1 for ts in tasks if "chunk" in str(ts.key) and ts.state == state)

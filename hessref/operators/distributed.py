@@ -19,7 +19,7 @@ Protocol of one product M V (P, K), with the data split into chunks c = 0..n-1:
 Faults: every task can be recomputed from futures that live on two workers, so a
 killed worker costs a recomputation, not the product. If scattered data was lost
 anyway (every replica died), the data are scattered again from the operator's copy
-and the product is retried once. An exception in a chunk arrives as
+and the product is retried, for at most ``timeout`` seconds. An exception in a chunk arrives as
 :class:`~hessref.operators.ChunkError` naming the chunk. A product waits for the
 scheduler at most ``timeout`` seconds (``CurvatureOperator.scheduler_timeout``,
 default :data:`SCHEDULER_TIMEOUT`) once the client has lost its connection, then
@@ -120,14 +120,32 @@ class DistributedChunks:
             return self._shared, list(self._data)
 
     def product(self, V: Array, mode: str, rows: int, timeout: float) -> Array:
-        """M V on the cluster (see the module docstring); retried once if data was lost."""
-        try:
-            return self._product(V, mode, rows, timeout)
-        except CancelledError:
-            if self.client.status != "running":
-                raise self._lost_scheduler(mode, timeout) from None
-            # scattered data lost with every replica: send it again once, from our copy
-            return self._product(V, mode, rows, timeout)
+        """M V on the cluster (see the module docstring).
+
+        If scattered data was lost with every copy (the product is cancelled, or a
+        connection to a dying worker closes), the data are scattered again from the
+        operator's copy and the product is retried, for at most ``timeout`` seconds.
+        """
+        deadline = None
+        while True:
+            try:
+                return self._product(V, mode, rows, timeout)
+            except (CancelledError, OSError) as exc:
+                if self.client.status != "running":
+                    raise self._lost_scheduler(mode, timeout) from None
+                deadline = deadline or time.monotonic() + timeout
+                if time.monotonic() > deadline:
+                    raise ConnectionError(
+                        f"{NAMES[mode]} product: the cluster lost the operator's data and it "
+                        f"could not be sent again within {timeout:g} s (scheduler_timeout): "
+                        f"{type(exc).__name__}: {exc}"
+                    ) from exc
+                with self._lock:
+                    self._release()
+                while not self.client.scheduler_info()["workers"]:
+                    if time.monotonic() > deadline:
+                        break
+                    time.sleep(_POLL)
 
     def _product(self, V: Array, mode: str, rows: int, timeout: float) -> Array:
         self._await_scheduler(mode, timeout)
