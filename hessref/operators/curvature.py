@@ -362,8 +362,9 @@ def hessian_operator(
 ) -> CurvatureOperator:
     """The Hessian H = ∇²L(θ) as a matrix-free symmetric ``LinearOperator`` (P, P).
 
-    H v is Pearlmutter's R-op (Pearlmutter 1994), exact in float64; a block V (P, K)
-    costs one batched pass per data chunk. Never forms a P × P array.
+    H v is Pearlmutter's R-op (Pearlmutter 1994; docs/theory.md, section "Pearlmutter's
+    R-operator"), exact in float64; a block V (P, K) costs one batched pass per data
+    chunk. Never forms a P × P array.
 
     Parameters
     ----------
@@ -464,9 +465,9 @@ def residual_operator(
 ) -> CurvatureOperator:
     """The residual R = H − G = s Σ_i Σ_c (∂ℓ_i/∂f_c) ∇²f_{i,c} as a ``LinearOperator``.
 
-    R v keeps only the δ-carrying terms of the R-op (Pearlmutter 1994); it is exactly
-    zero at interpolating MSE targets and for a linear model. Arguments and return
-    value as in :func:`hessian_operator`.
+    R v keeps only the δ-carrying terms of the R-op (docs/theory.md, section "Pearlmutter's
+    R-operator"); it is exactly zero at interpolating MSE targets and for a linear
+    model. Arguments and return value as in :func:`hessian_operator`.
 
     Examples
     --------
