@@ -11,9 +11,10 @@ out="$(mktemp -d)"  # results of this run (JSON for the report, JUnit XML for th
 
 python3 -m venv .venv-peers
 . .venv-peers/bin/activate
-pip install -q --upgrade pip
 # The constraints file pins torch to the CPU build 2.13.0 for every resolution step.
-pip install -q -c conformance/constraints.txt -e ".[test]" -r conformance/requirements.txt
+# hessref itself plus the peers; only pytest and hypothesis (tests/conftest.py) of the
+# test tools are needed here.
+pip install -q -c conformance/constraints.txt -e . -r conformance/requirements.txt
 python - <<'PY'
 import importlib.metadata as md
 import torch
@@ -28,10 +29,11 @@ echo "peers install: $(( $(date +%s) - start )) s"
 OMP_NUM_THREADS=1 python -m pytest conformance tests/test_torch_crosscheck.py -q -ra \
     -p no:cacheprovider -W ignore::DeprecationWarning \
     --conformance-json "$out/results.json" --junitxml "$out/junit.xml"
-python - <<'PY'
+python - "$out/junit.xml" <<'PY'
 # no skips anywhere in this run (the torch cross-check of the main suite included)
+import sys
 import xml.etree.ElementTree as ET
-root = ET.parse(""$out/junit.xml"").getroot()
+root = ET.parse(sys.argv[1]).getroot()
 skipped = [c.get("name") for c in root.iter("testcase") if c.find("skipped") is not None
            and "xfail" not in (c.find("skipped").get("type") or "") + (c.find("skipped").get("message") or "")]
 total = sum(1 for _ in root.iter("testcase"))
