@@ -12,6 +12,7 @@ with status 1 if a tool has no results or a comparison's test failed, so CI can 
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import math
 import sys
@@ -123,8 +124,20 @@ def render(data):
         + ".",
         "",
     ]
+    out += ["## What each tool is asked, and its conventions", ""]
+    out += _module_docs()
     missing = [t for t in TOOLS if t not in {r[0] for r in rows}]
     return "\n".join(out), failures, missing
+
+
+def _module_docs():
+    """The docstrings of the adapter and test modules (conventions, normalisations)."""
+    here = Path(__file__).resolve().parent
+    out = []
+    for path in [here / "adapters.py", *sorted(here.glob("test_*.py"))]:
+        doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
+        out += [f"### `conformance/{path.name}`", "", doc, ""]
+    return out
 
 
 def main(argv=None):

@@ -1,7 +1,9 @@
 """torch.func and jax.hessian: loss, gradient, H, HVP blocks, G from their Jacobians.
 
-Every catalogue case (7 activations × 2 losses × 2 depths, both reductions, an 11-layer
-net, a scalar-output net). PyTorch uses its own losses (``nn.MSELoss``,
+torch.func on every catalogue case (7 activations × 2 losses × 2 depths, both reductions,
+an 11-layer net, a scalar-output net); JAX on 11 of them (``JAX_CASES``: every activation,
+both losses, depths and reductions, the 11-layer and scalar-output nets), because it
+compiles once per case. PyTorch uses its own losses (``nn.MSELoss``,
 ``nn.CrossEntropyLoss``) on ``nn.Sequential``: the ``"torch"`` convention. JAX uses
 flax-style kernels (in, out) with sorted pytree keys: the ``"jax_flax"`` convention.
 G = Σ_i J_iᵀ ∇²_f L J_i is assembled from the tool's own Jacobian and output Hessian.
