@@ -114,6 +114,8 @@ JAX_ACTIVATIONS = {
     "leaky_relu": lambda z: jax.nn.leaky_relu(z, negative_slope=0.01),
     "softplus": jax.nn.softplus,
     "gelu": lambda z: jax.nn.gelu(z, approximate=False),
+    # PyTorch's nn.Softplus: linear above the threshold 20
+    "softplus_torch": lambda z: jnp.where(z > 20.0, z, jax.nn.softplus(jnp.minimum(z, 20.0))),
 }
 
 
