@@ -1,6 +1,6 @@
 """Block Lanczos with full reorthogonalization: extreme eigenpairs from (P, b) blocks.
 
-Unlike :class:`~hessref.spectrum.lanczos.LanczosKernel`, whose lockstep runs never
+Unlike :class:`~hessref.spectrum.lanczos_kernel.LanczosKernel`, whose lockstep runs never
 mix, here the b columns of each block span ONE Krylov space
 
     K_j(A, Q₁) = span{Q₁, A Q₁, …, A^{j−1} Q₁},   A Q = Q T + Q_{j+1} B_j E_jᵀ,

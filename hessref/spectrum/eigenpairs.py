@@ -12,7 +12,7 @@ from numpy.typing import NDArray
 from hessref.core.validation import check_choice, check_positive_int, check_real
 from hessref.spectrum._operator import Operator
 from hessref.spectrum.block import block_lanczos_extreme
-from hessref.spectrum.lanczos import BREAKDOWN_RTOL, LanczosKernel, ritz
+from hessref.spectrum.lanczos_kernel import BREAKDOWN_RTOL, LanczosKernel, ritz
 
 Array = NDArray[np.float64]
 
