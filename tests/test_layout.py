@@ -198,7 +198,9 @@ def test_checkers_can_fail(tmp_path):
     """The size and import checks flag what they should (they are not vacuous)."""
     body = "\n".join(f"    x{i} = {i}" for i in range(MAX_BODY_LINES + 1))
     long_src = tmp_path / "long.py"
-    long_src.write_text(f"def f():\n{body}\n\n\ndef g():\n    '''Long because: a table.'''\n{body}\n")
+    long_src.write_text(
+        f"def f():\n{body}\n\n\ndef g():\n    '''Long because: a table.'''\n{body}\n"
+    )
     assert long_functions(long_src) == [f"f ({MAX_BODY_LINES + 1} lines)"]
     tree = ast.parse("from hessref.cli import main\nfrom ..plot import x\n")
     found = imported_modules(tree, "hessref.core.dense", is_package=False)
