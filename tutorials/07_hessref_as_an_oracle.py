@@ -11,6 +11,23 @@
 #     name: python3
 # ---
 
+# %% tags=["remove-cell"]
+# Runs in Colab or a fresh Jupyter: installs hessref if it is missing (a no-op otherwise).
+# Course machine requirements: Python >= 3.10 and hessref installed once from the course's copy
+# of the repository (`pip install .` in it brings numpy, scipy, matplotlib, autograd,
+# scikit-learn, threadpoolctl); no network is needed after that. Set HESSREF_PIP to a wheel, a
+# folder or a git URL to install hessref from somewhere else.
+import importlib.util
+import os
+import subprocess
+import sys
+
+if importlib.util.find_spec("hessref") is None:
+    _checkout = os.path.abspath("..")  # a notebook opened from tutorials/ in a checkout
+    _default = _checkout if os.path.exists(os.path.join(_checkout, "setup.cfg")) else "hessref"
+    _source = os.environ.get("HESSREF_PIP", _default)
+    subprocess.check_call([sys.executable, "-m", "pip", "install", "-q", _source])
+
 # %% [markdown]
 # # 07 — hessref as an oracle: checking another tool against the exact answer
 #
@@ -50,6 +67,23 @@ except ImportError:  # the PyTorch cells below are skipped
     torch = None
 
 FAST = os.environ.get("HESSREF_FAST") == "1"
+TUTORIAL = "07"
+
+# Figures: shown inline in Jupyter; as a script, each is also saved as PNG into the folder
+# named by HESSREF_FIGURES, else figures/ beside this file. Constrained layout: no clipped labels.
+plt.rcParams["figure.constrained_layout.use"] = True
+_here = os.path.dirname(os.path.abspath(__file__)) if "__file__" in globals() else None
+FIGURES = os.environ.get("HESSREF_FIGURES") or (_here and os.path.join(_here, "figures"))
+
+
+def show(fig, name):
+    """Show ``fig``; save it as FIGURES/{TUTORIAL}_{name}.png when FIGURES is set."""
+    if FIGURES:
+        os.makedirs(FIGURES, exist_ok=True)
+        fig.savefig(os.path.join(FIGURES, f"{TUTORIAL}_{name}.png"), dpi=110, bbox_inches="tight")
+    plt.show()
+
+
 rng = np.random.default_rng(0)
 sizes = [4, 8, 8, 3]
 model = hr.MLP(sizes, activation="tanh")
@@ -257,7 +291,7 @@ fig, ax = plt.subplots(figsize=(4.5, 4))
 im = ax.imshow(np.log10(err32 + 1e-20), vmin=-12, vmax=-5, cmap="viridis")
 ax.set_title("log10 |H32 − H| / max|H|  (autograd_dict layout)")
 fig.colorbar(im)
-plt.show()
+show(fig, "float32_error_map")
 
 # %% [markdown]
 # ## Exercises
