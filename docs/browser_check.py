@@ -144,7 +144,8 @@ def main(argv: list[str]) -> int:
     shots = os.environ.get("BROWSER_CHECK_SCREENSHOTS")
     failed = 0
     for page in pages:
-        shot = Path(shots) / f"{page.stem}.png" if shots else None
+        name = "_".join(page.relative_to(root).with_suffix(".png").parts)
+        shot = Path(shots) / name if shots else None
         if shot is not None:
             shot.parent.mkdir(parents=True, exist_ok=True)
         result = probe(chromium, page, shot)
