@@ -143,6 +143,7 @@ for h, r in results.items():
     axes[1].plot(frac, r["lam"] / r["lam"][0], **kw)
     axes[2].semilogx(cutoffs, 100 * share[h], "o-", **kw)
 axes[0].set(xlabel="index i", ylabel="eigenvalue λ_i of H", title="Top 20 eigenvalues of H")
+axes[0].xaxis.set_major_locator(plt.MaxNLocator(integer=True))
 axes[1].set(xlabel="rank i / P", ylabel="λ_i / λ_max (symlog)", title="Whole spectrum")
 axes[1].set_yscale("symlog", linthresh=1e-4)
 axes[2].axvline(CUTOFF, color="0.5", ls=":", label=f"cutoff used ({CUTOFF:g})")

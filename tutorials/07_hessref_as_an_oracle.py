@@ -289,8 +289,10 @@ from hessref.conventions import to_convention
 err32 = np.abs(H32 - to_convention(model, ref.H, "autograd_dict")) / np.abs(ref.H).max()
 fig, ax = plt.subplots(figsize=(4.5, 4))
 im = ax.imshow(np.log10(err32 + 1e-20), vmin=-12, vmax=-5, cmap="viridis")
-ax.set_title("log10 |H32 − H| / max|H|  (autograd_dict layout)")
-fig.colorbar(im)
+ax.set(
+    title="float32 Hessian error (autograd_dict layout)", xlabel="parameter j", ylabel="parameter i"
+)
+fig.colorbar(im, ax=ax, label="log$_{10}$ |H32 − H| / max|H|")
 show(fig, "float32_error_map")
 
 # %% [markdown]
