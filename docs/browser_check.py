@@ -42,7 +42,7 @@ window.addEventListener("load", async () => {
     min_width: imgs.length ? Math.min(...imgs.map(i => i.naturalWidth)) : 0,
     math_sources: document.querySelectorAll(".math").length,
     math_rendered: document.querySelectorAll("mjx-container").length,
-    math_errors: document.querySelectorAll("mjx-merror").length,
+    math_errors: document.querySelectorAll("mjx-merror, [data-mjx-error]").length,
     raw_dollars: (document.body.innerText.match(/\\$\\$/g) || []).length,
     mathjax: (window.MathJax && MathJax.version) || null,
   };
