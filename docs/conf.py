@@ -127,7 +127,6 @@ def _copy_mathjax(app, exception):
 # ---- HTML -----------------------------------------------------------------------------------
 html_theme = "sphinx_book_theme"
 html_title = "hessref: exact Hessians of small neural networks"
-html_static_path = ["_static"]
 html_theme_options = {
     "show_toc_level": 2,
     "use_download_button": True,

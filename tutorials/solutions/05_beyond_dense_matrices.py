@@ -60,7 +60,7 @@ op = hessian_operator(model, run.theta, X, y, loss="cross_entropy")
 
 # %%
 print("Exercise 1")
-m = 80 if FAST else 120
+m = 60 if FAST else 120
 fig, ax = plt.subplots(figsize=(6, 4))
 for reorth in (True, False):
     res = spectrum.lanczos(op, m, rng=0, reorthogonalize=reorth)
@@ -118,7 +118,7 @@ for name, Z, pred in (("Rademacher", Z_rad, pred_rad), ("Gaussian", Z_gauss, pre
 
 # %%
 print("Exercise 3")
-width, n_samples, steps = (32, 300, 150) if FAST else (100, 800, 300)
+width, n_samples, steps = (16, 200, 100) if FAST else (100, 800, 300)
 Xd, yd = data.digits(n_samples, rng=0)
 big = hr.MLP([64, width, width, 10], activation="tanh")
 rb = train(big, big.init(rng=5), Xd, yd, loss="cross_entropy", lr=0.1, steps=steps)
