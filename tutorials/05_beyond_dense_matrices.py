@@ -334,10 +334,18 @@ ax2.plot(np.arange(1, 13), top_big.values, "o")
 ax2.set(xlabel="index", ylabel="λ_i", title="Top 12 eigenvalues (Lanczos / ARPACK)")
 show(fig, "digits_model")
 
+g, rho = dens_big.grid, dens_big.density
+near = np.abs(g) < 0.05 * top_big.values[0]
+print(
+    f"SLQ mass within ±5% of lambda_max around zero: {np.trapezoid(rho[near], g[near]):.0%}; "
+    f"negative mass: {np.trapezoid(rho[g < 0], g[g < 0]):.0%}; "
+    f"mass above half of lambda_max: {np.trapezoid(rho[g > 0.5 * g.max()], g[g > 0.5 * g.max()]):.2%}"
+)
+
 # %% [markdown]
-# The density shows the familiar picture: almost all mass in a narrow bulk around zero,
-# a small negative part, and a thin tail of large eigenvalues to the right. Whether that
-# tail separates into exactly C = 10 outliers depends on the data and on how far
+# What to look for in the density: how much mass sits in a narrow bulk around zero, how much
+# is negative, and how thin the tail of large eigenvalues is (the printed shares). Whether
+# that tail separates into exactly C = 10 outliers depends on the data and on how far
 # training went — tutorial 03 counts outliers carefully, on exact spectra.
 #
 # ## Exercises
