@@ -63,7 +63,12 @@ def test_notebook_is_paired_in_sync_and_has_no_outputs(source):
         if cell.cell_type == "code":
             assert cell.outputs == [] and cell.execution_count is None, ipynb.name
     first_kind, first = py_cells[0]
-    assert first_kind == "code" and 'find_spec("hessref")' in first and '"pip", "install"' in first
+    assert (
+        first_kind == "code" and 'find_spec("hessref")' in first and '"pip", "install"' in first
+    ), (
+        f"{source.name}: the first cell must install hessref when it is missing "
+        "(copy the first cell of 01_backprop_by_hand.py)"
+    )
     kinds = {kind for kind, _ in py_cells}
     assert {"markdown", "code"} <= kinds
     text = source.read_text(encoding="utf-8")
@@ -79,7 +84,7 @@ def test_tutorial_runs_and_saves_every_figure(source, tmp_path):
     cwd, _ = run_script(source, tmp_path, HESSREF_FIGURES=str(figures))
     assert list(cwd.iterdir()) == [], "a tutorial wrote files outside HESSREF_FIGURES"
     names = re.findall(r'^\s*show\(fig, "(\w+)"\)', source.read_text(encoding="utf-8"), re.M)
-    assert names, "a tutorial draws figures through show(fig, name)"
+    assert names, "draw figures with show(fig, name) (defined after FAST, as in 01), not plt.show()"
     expected = {f"{source.name[:2]}_{name}.png" for name in names}
     saved = {p.name for p in figures.iterdir()}
     assert saved == expected
@@ -92,7 +97,10 @@ def test_every_exercise_has_a_worked_solution(source):
     numbers = exercises(source)
     assert numbers == list(range(1, len(numbers) + 1)) and numbers, source.name
     solution = SOLUTIONS / source.name
-    assert solution.exists(), f"missing tutorials/solutions/{source.name}"
+    assert solution.exists(), (
+        f"missing tutorials/solutions/{source.name}: one '# ## Exercise N' section per exercise, "
+        "each printing 'Exercise N' (see tutorials/solutions/01_backprop_by_hand.py)"
+    )
     text = solution.read_text(encoding="utf-8")
     found = [int(n) for n in re.findall(r"^# ## Exercise (\d+)\b", text, flags=re.M)]
     assert found == numbers, f"{solution.name}: solutions for {found}, exercises {numbers}"
