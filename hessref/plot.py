@@ -257,125 +257,209 @@ def plot_outliers_vs_classes(
 # ----------------------------------------------------------------------------------------
 # Experiment results
 # ----------------------------------------------------------------------------------------
-def _plot_init_vs_trained(res: ExperimentResult) -> Figure:
-    run = res.results["runs"][0]
-    fig, axes = _new_axes(None, ncols=3, figsize=(4.0, 3.2))
-    for ax, stage in zip(axes[:2], ("init", "trained"), strict=True):
-        _hist(ax, np.asarray(run[stage]["eigenvalues_H"]), 80)
-        ax.set_title(f"H at {stage}")
-    plot_ordered(
-        run["trained"]["eigenvalues_H"],
-        count=run["trained"]["H"]["ratio"],
-        top=res.settings["top"],
-        title="trained H, ratio-rule cut",
-        ax=axes[2],
-    )
-    fig.suptitle("init vs trained (Sagun et al. 2017, Fig. 1)")
-    return fig
+def _first_series(per_seed: Sequence[Mapping[str, Any]]) -> tuple[str, list] | None:
+    """The first measured quantity that is a list of numbers in every seed, if any."""
+    for key, value in per_seed[0].items():
+        if (
+            isinstance(value, list)
+            and value
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+        ):
+            if all(isinstance(m.get(key), list) for m in per_seed):
+                return key, [m[key] for m in per_seed]
+    return None
 
 
-def _plot_outliers(res: ExperimentResult) -> Figure:
-    rows = res.results["rows"]
-    classes = sorted({r["C"] for r in rows})
-    series: dict[str, list] = {}
-    for K_spec in res.settings["outputs"]:
-        K_fixed = None if K_spec == "C" else int(K_spec)
-        sel = [r for r in rows if r["K"] == (r["C"] if K_fixed is None else K_fixed)]
-        for rule in ("ratio", "gap", "threshold"):
-            vals = []
-            for C in classes:  # mean over seeds
-                v = [
-                    r["H_trained"][rule]
-                    for r in sel
-                    if r["C"] == C and r["H_trained"][rule] is not None
-                ]
-                vals.append(float(np.mean(v)) if v else None)
-            series[f"{rule}, K = {K_spec}"] = vals
-    return plot_outliers_vs_classes(
-        classes, series, title="outliers of trained H (Sagun et al. 2017, Fig. 2)"
-    )
-
-
-def _plot_bulk(res: ExperimentResult) -> Figure:
-    rows = res.results["rows"]
-    fig, axes = _new_axes(None, ncols=2, figsize=(4.5, 3.2))
-    for r in rows:
-        ev = np.asarray(r["eigenvalues"])
-        axes[0].plot(np.arange(1, 21), ev[:20], "o-", ms=3, label=f"h = {r['width']}")
-    axes[0].set_xlabel("rank i")
-    axes[0].set_ylabel("λ_i")
-    axes[0].legend(fontsize="small")
-    axes[0].set_title("top eigenvalues")
-    P = [r["num_params"] for r in rows]
-    axes[1].plot(P, [r["fraction_near_zero"] for r in rows], "o-", label="|λ| < ε λ_max")
-    axes[1].plot(P, [r["fraction_negative"] for r in rows], "s-", label="λ < 0")
-    axes[1].set_xlabel("P")
-    axes[1].set_ylabel("fraction of eigenvalues")
-    axes[1].legend(fontsize="small")
-    axes[1].set_title("near-zero mass vs P")
-    fig.suptitle("bulk vs width on sklearn digits (not MNIST)")
-    return fig
-
-
-def _plot_data_complexity(res: ExperimentResult) -> Figure:
-    rows = res.results["rows"]
-    fig, (ax,) = _new_axes(None)
-    ax.plot([r["std"] for r in rows], [r["lambda_max"] for r in rows], "o-")
-    ax.set_yscale("log")
-    ax.set_xlabel("blob std")
-    ax.set_ylabel("λ_max(H)")
-    ax.set_title("data complexity (Sagun et al. 2016, Fig. 7)")
-    return fig
-
-
-def _plot_batch(res: ExperimentResult) -> Figure:
-    fig, axes = _new_axes(None, ncols=2, figsize=(4.5, 3.2))
-    for name, d in res.results["endpoints"].items():
-        ev = np.asarray(d["top_eigenvalues"])
-        axes[0].plot(np.arange(1, ev.size + 1), ev, "o", ms=3, label=name)
-    axes[0].set_yscale("symlog", linthresh=1e-4)
-    axes[0].set_xlabel("rank i")
-    axes[0].set_ylabel("λ_i")
-    axes[0].legend(fontsize="small")
-    axes[0].set_title("top eigenvalues of H")
-    curves = {k: v["losses"] for k, v in res.results["lines"].items()}
-    plot_interpolation(res.settings["alphas"], curves, log=True, ax=axes[1])
-    fig.suptitle("small vs large batch (Sagun et al. 2017, Figs. 4, 7, 8)")
-    return fig
-
-
-def _plot_split(res: ExperimentResult) -> Figure:
-    r = res.results["rows"][0]
-    return plot_split(
-        r["eigenvalues_H"],
-        r["eigenvalues_G"],
-        r["eigenvalues_R"],
-        title=f"H = G + R after training ({r['activation']})",
-    )
-
-
-_PLOTTERS = {
-    "init-vs-trained": _plot_init_vs_trained,
-    "outliers-vs-classes": _plot_outliers,
-    "bulk-vs-width": _plot_bulk,
-    "data-complexity": _plot_data_complexity,
-    "small-vs-large-batch": _plot_batch,
-    "hessian-split": _plot_split,
-}
+#: name → figure function of an experiment with its own figure (others get the generic one).
+_PLOTTERS: dict[str, Any] = {}
 
 
 def plot_experiment(result: ExperimentResult) -> Figure:
-    """The standard figure of an experiment result (dispatches on ``result.name``).
+    """The standard figure of a multi-seed experiment result.
+
+    If the experiment registered its own figure function in ``_PLOTTERS`` (by name),
+    that one draws it. Otherwise: left, the rate at which each verdict rule held over
+    the seeds with its Wilson 95% interval (read from ``result.verdicts``); right (when
+    the experiment measured one), the first list-valued quantity of each seed (e.g. the
+    top eigenvalues, or λ_max along a sweep), one line per seed, on a log scale when all
+    values are positive.
 
     Raises
     ------
     ValueError
-        If ``result.name`` is not one of :data:`hessref.experiments.EXPERIMENTS`.
+        If ``result`` has no verdicts or no seeds.
     """
-    name = getattr(result, "name", None)
-    if name not in _PLOTTERS:
-        raise ValueError(
-            f"result.name: no plot for {name!r}; expected one of "
-            + ", ".join(repr(n) for n in _PLOTTERS)
-        )
-    return _PLOTTERS[name](result)
+    if getattr(result, "name", None) in _PLOTTERS:
+        return _PLOTTERS[result.name](result)
+    verdicts = getattr(result, "verdicts", None)
+    if not verdicts or not getattr(result, "per_seed", None):
+        raise ValueError("result: expected an ExperimentResult with verdicts and per-seed values")
+    series = _first_series(result.per_seed)
+    fig, axes = _new_axes(None, ncols=2 if series else 1, figsize=(6.0, 0.3 * len(verdicts) + 2))
+    # rule names are long: leave room for them left of the first panel
+    fig.subplots_adjust(left=0.42 if not series else 0.25, wspace=0.6)
+    ax = axes[0]
+    rate = np.array([v["rate"] for v in verdicts])
+    err = np.array(
+        [[v["rate"] - v["low"] for v in verdicts], [v["high"] - v["rate"] for v in verdicts]]
+    )
+    y = np.arange(len(verdicts))[::-1]
+    null = np.array([v["name"].startswith("null") for v in verdicts])
+    for mask, color, label in ((~null, "C0", "rule"), (null, "0.55", "null baseline")):
+        if mask.any():
+            ax.errorbar(rate[mask], y[mask], xerr=err[:, mask], fmt="o", capsize=3,
+                        color=color, label=label)  # fmt: skip
+    if null.any():
+        ax.legend(fontsize="xx-small", loc="lower right")
+    ax.set_yticks(y, [v["name"] for v in verdicts], fontsize="x-small")
+    ax.set_xlim(-0.05, 1.05)
+    ax.set_xlabel(f"rate over {len(result.seeds)} seeds (Wilson 95%)")
+    ax.set_title("verdict rules")
+    if series:
+        key, values = series
+        for seed, v in zip(result.seeds, values, strict=True):
+            axes[1].plot(np.arange(1, len(v) + 1), v, "o-", ms=2, lw=0.8, label=f"seed {seed}")
+        if all(min(v) > 0 for v in values):
+            axes[1].set_yscale("log")
+        axes[1].set_xlabel("index")
+        axes[1].set_title(key)
+        if len(values) <= 10:
+            axes[1].legend(fontsize="xx-small")
+    fig.suptitle(f"{result.name} ({result.mode})")
+    return fig
+
+
+# ----------------------------------------------------------------------------------------
+# Training dynamics (edge of stability, loss slices, sign descent vs SGD)
+# ----------------------------------------------------------------------------------------
+def plot_sharpness(
+    steps: ArrayLike,
+    sharpness: ArrayLike,
+    lr: float | None = None,
+    losses: tuple[ArrayLike, ArrayLike] | None = None,
+    label: str | None = None,
+    axes: Sequence[Axes] | None = None,
+) -> Figure:
+    """λ_max(H) against the step, with the 2/η line; optionally the loss in a second panel.
+
+    Parameters
+    ----------
+    steps, sharpness : array_like (M,)
+        Recorded steps and λ_max (e.g. ``result.tracking.steps`` and ``.sharpness``).
+    lr : float, optional
+        Draws the stability threshold 2/η as a dashed line.
+    losses : (steps, values), optional
+        Loss curve for a second panel (log scale).
+    axes : sequence of Axes, optional
+        Draw into these (one, or two with ``losses``), e.g. to overlay several runs.
+    """
+    n = 2 if losses is not None else 1
+    if axes is None:
+        fig, axes = _new_axes(None, ncols=n)
+    fig = axes[0].figure
+    (line,) = axes[0].plot(np.asarray(steps), np.asarray(sharpness), label=label)
+    if lr is not None:
+        axes[0].axhline(2.0 / lr, ls="--", color=line.get_color(), lw=1)
+    axes[0].set_xlabel("step t")
+    axes[0].set_ylabel("sharpness λ_max(H)")
+    if losses is not None:
+        axes[1].plot(np.asarray(losses[0]), np.asarray(losses[1]), color=line.get_color())
+        axes[1].set_yscale("log")
+        axes[1].set_xlabel("step t")
+        axes[1].set_ylabel("training loss")
+    if label is not None:
+        axes[0].legend(fontsize=8)
+    return fig
+
+
+def plot_loss_slice(
+    alphas: ArrayLike | tuple[ArrayLike, ArrayLike],
+    values: ArrayLike,
+    label: str | None = None,
+    ax: Axes | None = None,
+) -> Figure:
+    """A 1-D slice (a curve) or a 2-D slice (contours) from :func:`hessref.landscape.loss_along`."""
+    fig, (ax,) = _new_axes(ax)
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim == 1:
+        ax.plot(np.asarray(alphas), values, label=label)
+        ax.set_xlabel("α")
+        ax.set_ylabel("L(θ + α d)")
+        if label is not None:
+            ax.legend(fontsize=8)
+        return fig
+    a, b = alphas if isinstance(alphas, tuple) else (alphas, alphas)
+    cs = ax.contour(np.asarray(a), np.asarray(b), values.T, levels=15)
+    ax.clabel(cs, fontsize=6)
+    ax.set_xlabel("α (d₁)")
+    ax.set_ylabel("β (d₂)")
+    return fig
+
+
+def plot_edge_of_stability(result: Any) -> Figure:
+    """Figure of the ``edge-of-stability`` experiment: λ_max vs step per η (all seeds),
+    dashed 2/η lines, and the loss (first seed).
+    """
+    fig, axes = _new_axes(None, ncols=2)
+    lrs = result.settings["lrs"]
+    colors = [f"C{i}" for i in range(len(lrs))]
+    for m in result.per_seed:
+        for i in range(len(lrs)):
+            axes[0].plot(m[f"steps_{i}"], m[f"sharpness_{i}"], color=colors[i], alpha=0.4, lw=1)
+    first = result.per_seed[0]
+    for i, lr in enumerate(lrs):
+        axes[0].axhline(2.0 / lr, ls="--", color=colors[i], lw=1.2, label=f"2/η, η = {lr:g}")
+        axes[1].plot(first[f"steps_{i}"], first[f"loss_{i}"], color=colors[i], label=f"η = {lr:g}")
+    axes[0].set_xlabel("step t")
+    axes[0].set_ylabel("sharpness λ_max(H)")
+    axes[0].legend(fontsize=7)
+    axes[1].set_yscale("log")
+    axes[1].set_xlabel("step t")
+    axes[1].set_ylabel(f"training loss (seed {result.seeds[0]})")
+    axes[1].legend(fontsize=7)
+    fig.suptitle(f"edge of stability, {len(result.seeds)} seeds")
+    return fig
+
+
+def plot_sign_vs_sgd(result: Any) -> Figure:
+    """Figure of the ``sign-vs-sgd`` experiment: final relative loss vs d per optimizer and
+    noise type (median over seeds, bars from min to max), quadratic and MLP panels.
+    """
+    fig, axes = _new_axes(None, ncols=2)
+    panels = (("q", "sizes", "quadratic"), ("mlp", "mlp_widths", "MLP"))
+    for ax, (kind, key, title) in zip(axes, panels, strict=True):
+        J = len(result.settings[key])
+        d = [result.per_seed[0][f"{kind}_d_{j}"] for j in range(J)]
+        for k, opt in enumerate(("sgd", "sign", "muon")):
+            for noise, style in (("sparse", "-o"), ("dense", ":s")):
+                vals = np.array(
+                    [
+                        [m[f"{kind}_final_{opt}_{noise}_{j}"] for j in range(J)]
+                        for m in result.per_seed
+                    ]
+                )
+                med = np.median(vals, axis=0)
+                err = [med - vals.min(axis=0), vals.max(axis=0) - med]
+                ax.errorbar(
+                    d,
+                    med,
+                    yerr=err,
+                    fmt=style,
+                    color=f"C{k}",
+                    ms=4,
+                    capsize=2,
+                    label=f"{opt}, {noise}",
+                )
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xticks(d, [str(x) for x in d], minor=False)
+        ax.set_xticks([], minor=True)
+        ax.set_xlabel("dimension d")
+        ax.set_ylabel("final loss / initial loss")
+        ax.set_title(title, fontsize=9)
+    axes[0].legend(fontsize=6, ncol=2)
+    fig.suptitle(f"SGD vs SignSGD vs Muon, {len(result.seeds)} seeds")
+    return fig
+
+
+_PLOTTERS.update({"edge-of-stability": plot_edge_of_stability, "sign-vs-sgd": plot_sign_vs_sgd})

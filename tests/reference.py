@@ -2,7 +2,7 @@
 
 Nothing here imports hessref's engine; only the documented layout convention
 (θ = [W_1.ravel(), b_1, ...], W_l of shape (d_l, d_{l-1})) and the loss
-definitions of DESIGN.md are shared. autograd's reverse-over-reverse then gives
+definitions of docs/theory.md §1-§3 are shared. autograd's reverse-over-reverse then gives
 an independent gradient, Hessian, Jacobian and per-output Hessians.
 """
 
@@ -23,6 +23,8 @@ ACTIVATIONS = {
     "leaky_relu": lambda z: anp.where(z > 0, z, LEAKY * z),
     "softplus": lambda z: anp.logaddexp(0.0, z),
     "gelu": lambda z: 0.5 * z * (1.0 + asp.erf(z / anp.sqrt(2.0))),
+    # PyTorch's nn.Softplus(beta=1, threshold=20)
+    "softplus_torch": lambda z: anp.where(z > 20.0, z, anp.logaddexp(0.0, z)),
 }
 SMOOTH = ("identity", "tanh", "sigmoid", "softplus", "gelu")
 
@@ -98,6 +100,23 @@ def gauss_newton(sizes, activation, theta, X, y, loss="mse", reduction="mean"):
     )
     G = np.einsum("nkp,nkl,nlq->pq", J, A, J)
     return G / N if reduction == "mean" else G
+
+
+def output_gradients(sizes, activation, theta, X, y, loss="mse"):
+    """r_i = ∇_f ℓ(f_i, y_i) for all samples, shape (N, d_L), by autograd."""
+    F = outputs(sizes, activation, theta, X)
+    return autograd.elementwise_grad(lambda F_: anp.sum(per_sample_loss(F_, y, loss)))(F)
+
+
+def residual(sizes, activation, theta, X, y, loss="mse", reduction="mean"):
+    """R = s Σ_i Σ_c r_{i,c} ∇²_θ f_{i,c} (docs/theory.md (5.3)), not as H − G.
+
+    With the residuals r frozen at θ, R = s ∇²_θ [Σ_i r_iᵀ f_i(θ)]: one autograd Hessian of
+    the residual-weighted outputs.
+    """
+    r = output_gradients(sizes, activation, theta, X, y, loss)
+    R = autograd.hessian(lambda t: anp.sum(r * outputs(sizes, activation, t, X)))(theta)
+    return R / X.shape[0] if reduction == "mean" else R
 
 
 def rel_err(a, b, scale=None):

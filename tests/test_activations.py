@@ -73,6 +73,37 @@ def test_closed_forms_at_special_points():
     assert leaky.df(np.array([-2.0, 3.0])).tolist() == [0.01, 1.0]
 
 
+def test_kink_conventions_match_torch():
+    """docs/theory.md §2: at exactly z = 0 the derivative is the LEFT one, as in PyTorch's
+    autograd (relu: 0; leaky_relu: the negative slope 0.01), and σ″ ≡ 0. Values from
+    torch.autograd.grad of F.relu / F.leaky_relu at 0 (torch 2.x): 0.0 and 0.01."""
+    z = np.array([-1e-300, 0.0, 1e-300])
+    relu, leaky = get_activation("relu"), get_activation("leaky_relu")
+    assert relu.df(z).tolist() == [0.0, 0.0, 1.0]
+    assert leaky.df(z).tolist() == [0.01, 0.01, 1.0]
+    assert relu.f(z).tolist() == [0.0, 0.0, 1e-300]
+    assert leaky.f(z).tolist() == [0.01 * -1e-300, 0.0, 1e-300]
+    for act in (relu, leaky):
+        assert not act.d2f(z).any()
+
+
+def test_softplus_torch_threshold():
+    """softplus_torch (2.8) equals softplus (2.6) up to 20 and z itself above it."""
+    exact, torch_like = get_activation("softplus"), get_activation("softplus_torch")
+    below = np.array([-30.0, -1.0, 0.0, 5.0, 19.5, 20.0])
+    for order in ("f", "df", "d2f"):
+        assert np.array_equal(getattr(torch_like, order)(below), getattr(exact, order)(below))
+    above = np.array([20.25, 21.0, 100.0])
+    assert np.array_equal(torch_like.f(above), above)
+    assert np.array_equal(torch_like.df(above), np.ones(3))
+    assert np.array_equal(torch_like.d2f(above), np.zeros(3))
+    # the documented size of the difference: log(1 + e^-z) at z = 20.25 is about 1.6e-9
+    gap = exact.f(above[:1])[0] - above[0]
+    assert gap == pytest.approx(np.log1p(np.exp(-20.25)), rel=1e-6)
+    assert 1e-9 < gap < 2.1e-9
+    assert torch_like.torch_name == "Softplus" and not torch_like.smooth
+
+
 @pytest.mark.parametrize("name", sorted(ACTIVATIONS))
 def test_stable_for_huge_inputs(name):
     act = get_activation(name)

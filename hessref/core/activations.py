@@ -1,15 +1,20 @@
 """Elementwise activations with their first and second derivatives.
 
 Each activation is defined in one place as the triple (σ, σ′, σ″) so that the
-forward pass, backprop (σ′) and the Pearlmutter R-op (σ″, THEORY.md §5) can
-never disagree. All functions are stable for |z| up to 1e4 and beyond:
+forward pass, backprop (σ′) and the Pearlmutter R-op (σ″, docs/theory.md §6) can
+never disagree; the formulas are equations (2.1)-(2.8) of docs/theory.md §2.
+All functions are stable for |z| up to 1e4 and beyond:
 sigmoid-type terms use ``scipy.special.expit``, softplus uses ``logaddexp``,
 and GELU uses the exact erf form via the normal CDF ``ndtr``.
 
 ReLU and leaky ReLU are not differentiable at 0; hessref uses the convention
-σ′(0) = 0 (ReLU; ``slope`` for leaky ReLU) and σ″ = 0 everywhere, which is
-what PyTorch's autograd does. Identities that depend on σ″ = 0 (THEORY.md §2.5)
-hold only away from the kinks.
+σ′(0) = 0 (ReLU; ``LEAKY_RELU_SLOPE`` for leaky ReLU) and σ″ = 0 everywhere, which is
+what PyTorch's autograd does. Identities that depend on σ″ = 0 (docs/theory.md,
+equation (5.5)) hold only away from the kinks.
+
+``softplus`` is the exact log(1 + eᶻ); ``softplus_torch`` is PyTorch's ``nn.Softplus``
+(threshold 20), which is z itself above 20. The two differ by < 2.1e-9 there, enough to
+fail a 1e-10 comparison of Hessians when pre-activations exceed 20.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ Array = NDArray[np.float64]
 
 _INV_SQRT_2PI = 1.0 / np.sqrt(2.0 * np.pi)
 LEAKY_RELU_SLOPE = 0.01  # PyTorch's nn.LeakyReLU default negative_slope
+SOFTPLUS_TORCH_THRESHOLD = 20.0  # PyTorch's nn.Softplus default threshold
 
 
 @dataclass(frozen=True)
@@ -40,7 +46,7 @@ class Activation:
     smooth : bool
         True when σ is C² everywhere (finite-difference checks are valid).
     positively_homogeneous : bool
-        True when σ(cz) = cσ(z) for c > 0 (ReLU rescaling symmetry, THEORY.md §2.6).
+        True when σ(cz) = cσ(z) for c > 0 (ReLU rescaling symmetry, docs/theory.md (9.1)).
     torch_name : str
         The equivalent ``torch.nn`` module, for documentation and converters.
     """
@@ -115,6 +121,19 @@ def _softplus_d2(z: Array) -> Array:
     return expit(z) * expit(-z)
 
 
+def _softplus_torch(z: Array) -> Array:
+    # PyTorch's nn.Softplus(beta=1, threshold=20): linear above the threshold
+    return np.where(z > SOFTPLUS_TORCH_THRESHOLD, z, np.logaddexp(0.0, z))
+
+
+def _softplus_torch_d1(z: Array) -> Array:
+    return np.where(z > SOFTPLUS_TORCH_THRESHOLD, 1.0, expit(z))
+
+
+def _softplus_torch_d2(z: Array) -> Array:
+    return np.where(z > SOFTPLUS_TORCH_THRESHOLD, 0.0, expit(z) * expit(-z))
+
+
 def _gaussian_pdf(z: Array) -> Array:
     return _INV_SQRT_2PI * np.exp(-0.5 * z * z)
 
@@ -143,6 +162,15 @@ ACTIVATIONS: dict[str, Activation] = {
         Activation("leaky_relu", _leaky_relu, _leaky_relu_d1, _zeros, False, True, "LeakyReLU"),
         Activation("softplus", _softplus, expit, _softplus_d2, True, False, "Softplus"),
         Activation("gelu", _gelu, _gelu_d1, _gelu_d2, True, False, "GELU"),
+        Activation(
+            "softplus_torch",
+            _softplus_torch,
+            _softplus_torch_d1,
+            _softplus_torch_d2,
+            False,
+            False,
+            "Softplus",
+        ),
     )
 }
 
@@ -153,7 +181,8 @@ def get_activation(name: str) -> Activation:
     Parameters
     ----------
     name : str
-        One of ``ACTIVATIONS`` (identity, tanh, sigmoid, relu, leaky_relu, softplus, gelu).
+        One of ``ACTIVATIONS`` (identity, tanh, sigmoid, relu, leaky_relu, softplus, gelu,
+        softplus_torch).
 
     Raises
     ------
