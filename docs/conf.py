@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -99,7 +100,14 @@ mathjax_path = "mathjax/tex-chtml.js"  # relative to _static/, copied below
 
 
 def _drop_missing_pages(app, docname, source):
-    """Remove toctree entries of ``index`` that name an optional page that is absent."""
+    """Remove toctree entries and links that name an optional page that is absent.
+
+    In ``index`` the toctree line of a missing page is dropped; in every page a Markdown
+    link ``[text](page.md)`` to a missing optional page becomes plain ``text``.
+    """
+    missing = [p for p in OPTIONAL_PAGES if not (DOCS / f"{p}.md").exists()]
+    for page in missing:
+        source[0] = re.sub(rf"\[([^\]]*)\]\((?:\./)?{page}\.md(#[^)]*)?\)", r"\1", source[0])
     if docname != "index":
         return
     lines = source[0].splitlines(keepends=True)
