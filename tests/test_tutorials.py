@@ -1,5 +1,7 @@
 """The tutorials: every jupytext source is paired with an in-sync, output-free notebook,
-and every tutorial runs end to end as a script (fast mode, Agg backend).
+starts with a cell that installs hessref where it is missing, and runs end to end as a
+script (fast mode, Agg backend), saving every figure it draws; every exercise has a worked
+solution in tutorials/solutions/ that runs too.
 
 Each tutorial checks its own key numbers with asserts against exact matrices, so a
 successful run is a real test of both the prose's claims and the library.
@@ -8,6 +10,7 @@ successful run is a real test of both the prose's claims and the library.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +19,26 @@ import pytest
 
 TUTORIALS = Path(__file__).resolve().parents[1] / "tutorials"
 SOURCES = sorted(TUTORIALS.glob("[0-9][0-9]_*.py"))
+SOLUTIONS = TUTORIALS / "solutions"
+
+
+def run_script(path, tmp_path, **env_extra):
+    """Run ``path`` as a script from an empty folder in fast mode; return (cwd, process)."""
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    env = dict(os.environ, HESSREF_FAST="1", MPLBACKEND="Agg", PYTHONWARNINGS="ignore")
+    env.update(env_extra)
+    proc = subprocess.run(
+        [sys.executable, str(path)], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    return cwd, proc
+
+
+def exercises(source) -> list[int]:
+    """The numbers of the exercises listed under '## Exercises' in a tutorial."""
+    text = source.read_text(encoding="utf-8").split("## Exercises", 1)[1]
+    return [int(n) for n in re.findall(r"^# (\d+)\. ", text, flags=re.M)]
 
 
 def cells(notebook) -> list[tuple[str, str]]:
@@ -39,6 +62,13 @@ def test_notebook_is_paired_in_sync_and_has_no_outputs(source):
     for cell in nb.cells:
         if cell.cell_type == "code":
             assert cell.outputs == [] and cell.execution_count is None, ipynb.name
+    first_kind, first = py_cells[0]
+    assert (
+        first_kind == "code" and 'find_spec("hessref")' in first and '"pip", "install"' in first
+    ), (
+        f"{source.name}: the first cell must install hessref when it is missing "
+        "(copy the first cell of 01_backprop_by_hand.py)"
+    )
     kinds = {kind for kind, _ in py_cells}
     assert {"markdown", "code"} <= kinds
     text = source.read_text(encoding="utf-8")
@@ -48,16 +78,39 @@ def test_notebook_is_paired_in_sync_and_has_no_outputs(source):
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
-def test_tutorial_runs(source, tmp_path):
+def test_tutorial_runs_and_saves_every_figure(source, tmp_path):
     # run from an empty folder, so a tutorial that writes files cannot touch the repository
-    env = dict(os.environ, HESSREF_FAST="1", MPLBACKEND="Agg", PYTHONWARNINGS="ignore")
-    proc = subprocess.run(
-        [sys.executable, str(source)],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    figures = tmp_path / "figures"
+    cwd, _ = run_script(source, tmp_path, HESSREF_FIGURES=str(figures))
+    assert list(cwd.iterdir()) == [], "a tutorial wrote files outside HESSREF_FIGURES"
+    names = re.findall(r'^\s*show\(fig, "(\w+)"\)', source.read_text(encoding="utf-8"), re.M)
+    assert names, "draw figures with show(fig, name) (defined after FAST, as in 01), not plt.show()"
+    expected = {f"{source.name[:2]}_{name}.png" for name in names}
+    saved = {p.name for p in figures.iterdir()}
+    assert saved == expected
+    for png in figures.iterdir():
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_every_exercise_has_a_worked_solution(source):
+    numbers = exercises(source)
+    assert numbers == list(range(1, len(numbers) + 1)) and numbers, source.name
+    solution = SOLUTIONS / source.name
+    assert solution.exists(), (
+        f"missing tutorials/solutions/{source.name}: one '# ## Exercise N' section per exercise, "
+        "each printing 'Exercise N' (see tutorials/solutions/01_backprop_by_hand.py)"
     )
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
-    assert list(tmp_path.iterdir()) == [], "a tutorial wrote files"
+    text = solution.read_text(encoding="utf-8")
+    found = [int(n) for n in re.findall(r"^# ## Exercise (\d+)\b", text, flags=re.M)]
+    assert found == numbers, f"{solution.name}: solutions for {found}, exercises {numbers}"
+
+
+SOLUTION_SOURCES = sorted(SOLUTIONS.glob("[0-9][0-9]_*.py"))
+
+
+@pytest.mark.parametrize("solution", SOLUTION_SOURCES, ids=lambda p: p.stem)
+def test_solution_runs(solution, tmp_path):
+    cwd, proc = run_script(solution, tmp_path, HESSREF_FIGURES=str(tmp_path / "figures"))
+    assert list(cwd.iterdir()) == [], "a solution wrote files outside HESSREF_FIGURES"
+    assert "Exercise 1" in proc.stdout

@@ -11,6 +11,23 @@
 #     name: python3
 # ---
 
+# %% tags=["remove-cell"]
+# Runs in Colab or a fresh Jupyter: installs hessref if it is missing (a no-op otherwise).
+# Course machine requirements: Python >= 3.10 and hessref installed once from the course's copy
+# of the repository (`pip install .` in it brings numpy, scipy, matplotlib, autograd,
+# scikit-learn, threadpoolctl); no network is needed after that. Set HESSREF_PIP to a wheel, a
+# folder or a git URL to install hessref from somewhere else.
+import importlib.util
+import os
+import subprocess
+import sys
+
+if importlib.util.find_spec("hessref") is None:
+    _checkout = os.path.abspath("..")  # a notebook opened from tutorials/ in a checkout
+    _default = _checkout if os.path.exists(os.path.join(_checkout, "setup.cfg")) else "hessref"
+    _source = os.environ.get("HESSREF_PIP", _default)
+    subprocess.check_call([sys.executable, "-m", "pip", "install", "-q", _source])
+
 # %% [markdown]
 # # 01 — Backprop by hand
 #
@@ -47,6 +64,23 @@ import numpy as np
 import hessref as hr
 
 FAST = os.environ.get("HESSREF_FAST") == "1"  # smaller sizes for CI
+TUTORIAL = "01"
+
+# Figures: shown inline in Jupyter; as a script, each is also saved as PNG into the folder
+# named by HESSREF_FIGURES, else figures/ beside this file. Constrained layout: no clipped labels.
+plt.rcParams["figure.constrained_layout.use"] = True
+_here = os.path.dirname(os.path.abspath(__file__)) if "__file__" in globals() else None
+FIGURES = os.environ.get("HESSREF_FIGURES") or (_here and os.path.join(_here, "figures"))
+
+
+def show(fig, name):
+    """Show ``fig``; save it as FIGURES/{TUTORIAL}_{name}.png when FIGURES is set."""
+    if FIGURES:
+        os.makedirs(FIGURES, exist_ok=True)
+        fig.savefig(os.path.join(FIGURES, f"{TUTORIAL}_{name}.png"), dpi=110, bbox_inches="tight")
+    plt.show()
+
+
 rng = np.random.default_rng(0)
 
 sizes = [3, 5, 4, 2]
@@ -190,7 +224,7 @@ assert 1e-7 <= best <= 1e-3 and fd_err.min() < 1e-9 * max(1.0, abs(exact))
 fig, ax = plt.subplots(figsize=(5, 3.5))
 ax.loglog(eps, fd_err, "o-")
 ax.set(xlabel="step ε", ylabel="|central difference − ∇L·v|", title="Finite differences")
-plt.show()
+show(fig, "finite_differences")
 
 # %% [markdown]
 # ## The Taylor-order test
@@ -236,7 +270,7 @@ ax.loglog(hs, r2, "s-", label="r₂ (slope 3)")
 ax.loglog(hs, r1_bad, "^--", label="r₁ with a wrong gradient (slope 1)")
 ax.set(xlabel="h", ylabel="remainder", title="Taylor-order test")
 ax.legend()
-plt.show()
+show(fig, "taylor_test")
 
 # %% [markdown]
 # ## A warning about ReLU
@@ -253,6 +287,9 @@ plt.show()
 #    Check it with all three channels.
 # 2. Replace the loss by softmax cross-entropy: show that $\delta_L = \frac1N(\mathrm{softmax}(F) - E_y)$
 #    with $E_y$ the one-hot labels, and compare with `hr.gradient(..., loss="cross_entropy")`.
-# 3. Repeat the finite-difference plot in float32 (`theta.astype(np.float32)`). Where is
-#    the best step now, and why?
+# 3. Repeat the finite-difference plot in float32. Casting θ alone changes nothing: `X` and
+#    `Y` are float64, and NumPy promotes `θ32 + X` back to float64 (check `loss(theta32).dtype`).
+#    Cast **every** array — θ, v, X and Y — to `np.float32` (write a `loss32` that uses `X32`,
+#    `Y32`), confirm that the loss is a `float32`, and redraw the V. Where is the best step
+#    now, and why (float32 rounds at about $6\times10^{-8}$ instead of $10^{-16}$)?
 # 4. Make `r2` fail on purpose by passing `2 * Hv`. Which slope do you see?

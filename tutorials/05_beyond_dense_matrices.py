@@ -11,11 +11,28 @@
 #     name: python3
 # ---
 
+# %% tags=["remove-cell"]
+# Runs in Colab or a fresh Jupyter: installs hessref if it is missing (a no-op otherwise).
+# Course machine requirements: Python >= 3.10 and hessref installed once from the course's copy
+# of the repository (`pip install .` in it brings numpy, scipy, matplotlib, autograd,
+# scikit-learn, threadpoolctl); no network is needed after that. Set HESSREF_PIP to a wheel, a
+# folder or a git URL to install hessref from somewhere else.
+import importlib.util
+import os
+import subprocess
+import sys
+
+if importlib.util.find_spec("hessref") is None:
+    _checkout = os.path.abspath("..")  # a notebook opened from tutorials/ in a checkout
+    _default = _checkout if os.path.exists(os.path.join(_checkout, "setup.cfg")) else "hessref"
+    _source = os.environ.get("HESSREF_PIP", _default)
+    subprocess.check_call([sys.executable, "-m", "pip", "install", "-q", _source])
+
 # %% [markdown]
 # # 05 — Beyond dense matrices: HVPs, Lanczos, Hutchinson and SLQ
 #
-# A dense Hessian costs $8P^2$ bytes: 2 GB at $P = 16{,}000$, 3 TB at a million
-# parameters. Everything iterative only needs **products** $v \mapsto Hv$, which cost a
+# A dense Hessian costs $8P^2$ bytes: 2 GB at $P = 16{,}000$, 8 TB at a million
+# parameters ($8 \times 10^{12}$ bytes). Everything iterative only needs **products** $v \mapsto Hv$, which cost a
 # small multiple of one gradient, $O(NP)$, by Pearlmutter's R-operator. hessref wraps them
 # as SciPy `LinearOperator`s (`hessian_operator`, `ggn_operator`, `residual_operator`), and
 # `hessref.spectrum` provides the matrix-free methods:
@@ -35,6 +52,7 @@ import time
 
 import matplotlib.pyplot as plt
 import numpy as np
+from scipy.linalg import eigvalsh_tridiagonal
 from threadpoolctl import threadpool_limits
 
 import hessref as hr
@@ -43,6 +61,23 @@ from hessref.operators import hessian_operator
 from hessref.train import train
 
 FAST = os.environ.get("HESSREF_FAST") == "1"
+TUTORIAL = "05"
+
+# Figures: shown inline in Jupyter; as a script, each is also saved as PNG into the folder
+# named by HESSREF_FIGURES, else figures/ beside this file. Constrained layout: no clipped labels.
+plt.rcParams["figure.constrained_layout.use"] = True
+_here = os.path.dirname(os.path.abspath(__file__)) if "__file__" in globals() else None
+FIGURES = os.environ.get("HESSREF_FIGURES") or (_here and os.path.join(_here, "figures"))
+
+
+def show(fig, name):
+    """Show ``fig``; save it as FIGURES/{TUTORIAL}_{name}.png when FIGURES is set."""
+    if FIGURES:
+        os.makedirs(FIGURES, exist_ok=True)
+        fig.savefig(os.path.join(FIGURES, f"{TUTORIAL}_{name}.png"), dpi=110, bbox_inches="tight")
+    plt.show()
+
+
 # The matrices in one product are small (N × width); one BLAS thread is faster here than
 # several competing ones, especially on a laptop that is busy with other things.
 threadpool_limits(limits=1, user_api="blas")
@@ -118,13 +153,31 @@ for reorth in (True, False):
 assert rows[0][2] == 1  # with reorthogonalization: one copy, as it should be
 assert rows[1][2] >= 2  # without: ghosts
 
-fig, ax = plt.subplots(figsize=(7, 3.2))
-for i, (reorth, res, _) in enumerate(rows):
-    ax.plot(res.nodes, np.full(res.nodes.size, i), "|", ms=20, label=f"reorthogonalize={reorth}")
-ax.plot(lam, np.full(P, 2), "|", ms=20, color="k", label="exact eigenvalues")
-ax.set(yticks=[], xlabel="eigenvalue", title=f"Ritz values after {m_steps} Lanczos steps")
-ax.legend(loc="upper left", fontsize=8)
-plt.show()
+# Ritz values after every step j: the eigenvalues of the leading j×j block T_j of T_m
+fig, axes = plt.subplots(1, 2, figsize=(12, 4))
+for reorth, res, _ in rows:
+    ritz = [eigvalsh_tridiagonal(res.alpha[:j], res.beta[: j - 1]) for j in range(2, m_steps + 1)]
+    near = [int(np.sum(np.abs(r - lam[0]) < 1e-8 * lam[0])) for r in ritz]
+    axes[1].step(range(2, m_steps + 1), near, where="post", label=f"reorthogonalize={reorth}")
+    if not reorth:
+        for j, r in enumerate(ritz, start=2):
+            axes[0].plot(np.full(r.size, j), r, ".", color="0.5", ms=3)
+for e in lam[:5]:
+    axes[0].axhline(e, color="C3", lw=0.6, ls="--")
+axes[0].set(
+    xlabel="Lanczos step j",
+    ylabel="Ritz values (eigenvalues of T_j)",
+    ylim=(lam[6], lam[0] + 0.1 * (lam[0] - lam[6])),
+    title="Without reorthogonalization (red: exact top 5)",
+)
+axes[1].set(
+    xlabel="Lanczos step j",
+    ylabel="Ritz values within 1e-8 of λ_max",
+    title=f"Copies of the simple eigenvalue λ_max: {rows[1][2]} without, {rows[0][2]} with reorth. at j = {m_steps}",
+)
+axes[1].yaxis.set_major_locator(plt.MaxNLocator(integer=True))
+axes[1].legend()
+show(fig, "lanczos_ghosts")
 
 # %% [markdown]
 # The quadrature **weights** stay roughly right without reorthogonalization (ghosts share
@@ -137,21 +190,54 @@ plt.show()
 # $\mathbb E[z^\top H z] = \operatorname{tr} H$. One probe has variance
 # $2(\lVert H\rVert_F^2 - \sum_i H_{ii}^2)$, averaging $n$ probes divides it by $n$.
 # Hutch++ spends a third of its products on a low-rank sketch of the top eigenspace and
-# estimates only the rest stochastically — much better when outliers dominate the trace.
+# estimates only the rest stochastically: it helps when a few large eigenvalues hold most of
+# the Frobenius norm, and it can lose at a small budget when they do not (its random part
+# then has only a third of the probes).
+#
+# One run's error is a single draw: a lucky or unlucky seed says little about which
+# estimator is better. So we repeat both estimators over many seeds at the **same budget of
+# products** and compare their spreads (standard deviations), next to each run's own
+# standard error.
 
 # %%
 n_probes = 60 if FAST else 200
+n_seeds = 10 if FAST else 20
 est = spectrum.hutchinson_trace(op, n_probes, rng=3)
 hpp = spectrum.hutchpp_trace(op, n_probes, rng=3)
 exact_trace = np.trace(H)
 predicted_sd = np.sqrt(2 * (np.sum(H**2) - np.sum(np.diag(H) ** 2)) / n_probes)
 print(f"exact tr H = {exact_trace:.5f}")
 print(
-    f"Hutchinson ({n_probes} probes) = {est.estimate:.5f} ± {est.stderr:.5f}"
-    f"  (predicted standard deviation {predicted_sd:.5f})"
+    f"one run: Hutchinson ({est.num_matvecs} products) = {est.estimate:.5f} ± {est.stderr:.5f} "
+    f"(predicted standard deviation {predicted_sd:.5f}); "
+    f"Hutch++ ({hpp.num_matvecs} products) = {hpp.estimate:.5f} ± {hpp.stderr:.5f}"
 )
-print(f"Hutch++ ({hpp.num_matvecs} products) = {hpp.estimate:.5f}")
 assert abs(est.estimate - exact_trace) < 5 * predicted_sd
+
+seeds = range(100, 100 + n_seeds)
+errors = {
+    "Hutchinson": np.array(
+        [spectrum.hutchinson_trace(op, n_probes, rng=s).estimate for s in seeds]
+    ),
+    "Hutch++": np.array([spectrum.hutchpp_trace(op, n_probes, rng=s).estimate for s in seeds]),
+}
+sd = {}
+for name, values in errors.items():
+    err = values - exact_trace
+    sd[name] = err.std(ddof=1)
+    print(
+        f"{name:10s} over {n_seeds} seeds: mean error {err.mean():+.5f} ± "
+        f"{sd[name] / np.sqrt(n_seeds):.5f}, standard deviation {sd[name]:.5f}"
+    )
+k = n_probes // 3  # the sketch's rank in Hutch++
+tail = np.sum(lam[k:] ** 2) / np.sum(lam**2)
+better = "better" if sd["Hutch++"] < sd["Hutchinson"] else "worse"
+print(
+    f"At {n_probes} products Hutch++ is {better} than Hutchinson here (spread ratio "
+    f"{sd['Hutch++'] / sd['Hutchinson']:.2f}). Its sketch removes the top {k} eigenvalues, which "
+    f"leaves {tail:.0%} of ||H||_F^2 for its {n_probes - 2 * k} random probes: the predicted spread "
+    f"ratio is about sqrt(3 x {tail:.2f}) = {np.sqrt(3 * tail):.2f}, below 1 only if that share is < 1/3."
+)
 
 # %% [markdown]
 # ## Stochastic Lanczos quadrature (SLQ)
@@ -198,7 +284,7 @@ ax.set(
     xlabel="eigenvalue", ylabel="density (log)", ylim=(1e-3, None), title="Spectral density of H"
 )
 ax.legend()
-plt.show()
+show(fig, "slq_density")
 
 # %% [markdown]
 # ## A model too large for a dense Hessian
@@ -246,12 +332,20 @@ ax1.set(
 )
 ax2.plot(np.arange(1, 13), top_big.values, "o")
 ax2.set(xlabel="index", ylabel="λ_i", title="Top 12 eigenvalues (Lanczos / ARPACK)")
-plt.show()
+show(fig, "digits_model")
+
+g, rho = dens_big.grid, dens_big.density
+near = np.abs(g) < 0.05 * top_big.values[0]
+print(
+    f"SLQ mass within ±5% of lambda_max around zero: {np.trapezoid(rho[near], g[near]):.0%}; "
+    f"negative mass: {np.trapezoid(rho[g < 0], g[g < 0]):.0%}; "
+    f"mass above half of lambda_max: {np.trapezoid(rho[g > 0.5 * g.max()], g[g > 0.5 * g.max()]):.2%}"
+)
 
 # %% [markdown]
-# The density shows the familiar picture: almost all mass in a narrow bulk around zero,
-# a small negative part, and a thin tail of large eigenvalues to the right. Whether that
-# tail separates into exactly C = 10 outliers depends on the data and on how far
+# What to look for in the density: how much mass sits in a narrow bulk around zero, how much
+# is negative, and how thin the tail of large eigenvalues is (the printed shares). Whether
+# that tail separates into exactly C = 10 outliers depends on the data and on how far
 # training went — tutorial 03 counts outliers carefully, on exact spectra.
 #
 # ## Exercises

@@ -11,6 +11,23 @@
 #     name: python3
 # ---
 
+# %% tags=["remove-cell"]
+# Runs in Colab or a fresh Jupyter: installs hessref if it is missing (a no-op otherwise).
+# Course machine requirements: Python >= 3.10 and hessref installed once from the course's copy
+# of the repository (`pip install .` in it brings numpy, scipy, matplotlib, autograd,
+# scikit-learn, threadpoolctl); no network is needed after that. Set HESSREF_PIP to a wheel, a
+# folder or a git URL to install hessref from somewhere else.
+import importlib.util
+import os
+import subprocess
+import sys
+
+if importlib.util.find_spec("hessref") is None:
+    _checkout = os.path.abspath("..")  # a notebook opened from tutorials/ in a checkout
+    _default = _checkout if os.path.exists(os.path.join(_checkout, "setup.cfg")) else "hessref"
+    _source = os.environ.get("HESSREF_PIP", _default)
+    subprocess.check_call([sys.executable, "-m", "pip", "install", "-q", _source])
+
 # %% [markdown]
 # # 08 — The edge of stability, loss slices and layer-wise curvature
 #
@@ -40,6 +57,23 @@ from hessref.layerwise import layer_curvature, layer_traces
 from hessref.train import Tracking, TrainingDivergedError, train
 
 FAST = os.environ.get("HESSREF_FAST") == "1"
+TUTORIAL = "08"
+
+# Figures: shown inline in Jupyter; as a script, each is also saved as PNG into the folder
+# named by HESSREF_FIGURES, else figures/ beside this file. Constrained layout: no clipped labels.
+plt.rcParams["figure.constrained_layout.use"] = True
+_here = os.path.dirname(os.path.abspath(__file__)) if "__file__" in globals() else None
+FIGURES = os.environ.get("HESSREF_FIGURES") or (_here and os.path.join(_here, "figures"))
+
+
+def show(fig, name):
+    """Show ``fig``; save it as FIGURES/{TUTORIAL}_{name}.png when FIGURES is set."""
+    if FIGURES:
+        os.makedirs(FIGURES, exist_ok=True)
+        fig.savefig(os.path.join(FIGURES, f"{TUTORIAL}_{name}.png"), dpi=110, bbox_inches="tight")
+    plt.show()
+
+
 threadpool_limits(limits=1, user_api="blas")  # small matrices: one BLAS thread is faster
 
 # %% [markdown]
@@ -121,7 +155,7 @@ for lr, run in runs.items():
         axes=axes,
     )
 axes[0].set_title("sharpness (dashed: 2/η)")
-plt.show()
+show(fig, "sharpness_tracking")
 
 # %% [markdown]
 # What to look for in the numbers and the figure (they come from this run, so read them
@@ -191,7 +225,7 @@ for name, values in slices.items():
 axes[0].set_yscale("log")
 plot.plot_loss_slice(grid, plane, ax=axes[1])
 axes[1].set_title("plane of u_1 (α) and u_2 (β)")
-plt.show()
+show(fig, "loss_slices")
 
 # %% [markdown]
 # ## 4. Curvature per layer
