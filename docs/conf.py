@@ -37,7 +37,7 @@ extensions = [
 exclude_patterns = ["_build", "**.ipynb_checkpoints", "README.md"]
 # Pages written by other parts of the project: a page that does not exist (yet) is dropped
 # from the table of contents of index.md when it is read, instead of breaking the build.
-OPTIONAL_PAGES = ("theory", "architecture", "results", "conformance", "distributed")
+OPTIONAL_PAGES = ("theory", "architecture", "results/results", "conformance", "distributed")
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence"]
 myst_heading_anchors = 3
 
