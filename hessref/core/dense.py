@@ -1,5 +1,7 @@
 """The exact dense Hessian H = ∇²L (P × P) and its parts G, R, from layer-pair block formulas.
 
+The derivation is docs/theory.md §7, equations (7.1)-(7.4).
+
 Write Ŵ_l = [W_l | b_l] and ā_{l-1} = [a_{l-1}, 1], so that z_l = Ŵ_l ā_{l-1}. Per sample,
 with ψ = s ℓ (s = 1/N or 1), δ_m = ∂ψ/∂z_m, M_m = ∇²_{z_m} ψ (upper layers fixed),
 T_{m,l} = ∂z_m/∂z_l (T_{l,l} = I) and S_{m-1,l} = ∂a_{m-1}/∂z_l = D_{m-1} T_{m-1,l}:
@@ -27,7 +29,8 @@ from numpy.typing import ArrayLike, NDArray
 
 from hessref.core.mlp import MLP, ForwardCache, forward
 from hessref.core.problem import Problem, check_model, make_problem
-from hessref.core.validation import check_dense_fits
+from hessref.core.rop import MODES
+from hessref.core.validation import as_float_array, check_choice, check_dense_fits
 
 Array = NDArray[np.float64]
 
@@ -126,29 +129,46 @@ def _accumulate_chunk(out: Array, problem: Problem, mode: str) -> None:
                 _add_block(out, model, m, l, term2.transpose(0, 2, 3, 1))  # j ≠ bias
 
 
+def _bytes_per_sample(model: MLP) -> int:
+    """Workspace of one sample in :func:`_accumulate_chunk`: three (d+1)² and three d² arrays."""
+    sizes = model.sizes
+    return 8 * 3 * (max(sizes[:-1]) + 1) ** 2 + 8 * 3 * max(sizes[1:]) ** 2
+
+
 def _chunk_rows(problem: Problem) -> int:
-    """Samples per chunk so the largest per-sample intermediate stays within the budget."""
-    sizes = problem.model.sizes
-    widest = max(sizes[1:])
-    per_sample = 8 * 3 * (max(sizes[:-1]) + 1) ** 2 + 8 * 3 * widest**2
-    return max(1, _WORKSPACE_BYTES // per_sample)
+    """Samples per chunk so the per-chunk workspace stays within ``_WORKSPACE_BYTES``."""
+    return max(1, _WORKSPACE_BYTES // _bytes_per_sample(problem.model))
+
+
+def chunk_workspace_bytes(problem: Problem) -> int:
+    """Peak bytes of the chunk intermediates (docs/theory.md (7.4)), for the memory check.
+
+    Besides the per-sample arrays counted by :func:`_bytes_per_sample`, a chunk holds its
+    forward cache and the δ_m, M_m of every layer (N_chunk · Σ_m d_m (d_m + 3) floats).
+    """
+    model = problem.model
+    rows = min(_chunk_rows(problem), problem.num_samples)
+    per_layer = sum(d * (d + 3) for d in model.sizes)
+    return rows * (_bytes_per_sample(model) + 8 * per_layer)
 
 
 def dense_curvature(problem: Problem, mode: str) -> Array:
     """Dense M ∈ {H, G, R} (mode "hessian", "ggn" or "residual"), shape (P, P), symmetric.
 
     Blocks m ≥ l are accumulated over sample chunks by the formulas of the module
-    docstring; the blocks above the diagonal are their transposes.
+    docstring (docs/theory.md (7.1)-(7.3)); the blocks above the diagonal are their
+    transposes. Any other ``mode`` raises ``ValueError``.
     """
+    check_choice("mode", mode, MODES)
     model = problem.model
     P = model.num_params
     out = np.zeros((P, P))
     for chunk in problem.chunks(_chunk_rows(problem)):
         _accumulate_chunk(out, chunk, mode)
     for l in range(1, model.num_layers + 1):
-        s = model.layer_slice(l)
-        out[: s.start, s] = out[s, : s.start].T  # blocks above the diagonal, by symmetry
-        symmetrize_(out[s, s])  # diagonal blocks: equal to their transposes up to rounding
+        rows = model.layer_slice(l)
+        out[: rows.start, rows] = out[rows, : rows.start].T  # blocks above the diagonal
+        symmetrize_(out[rows, rows])  # diagonal blocks: equal to their transposes up to rounding
     return out
 
 
@@ -181,7 +201,7 @@ def hessian(
 
     Examples
     --------
-    Linear model with MSE: H_WW = (1/N) I_k ⊗ XᵀX (THEORY.md §2.1).
+    Linear model with MSE: H_WW = (1/N) I_k ⊗ XᵀX (R = 0, docs/theory.md §5).
 
     >>> import numpy as np, hessref as hr
     >>> model = hr.MLP([2, 2], activation="identity")
@@ -191,7 +211,7 @@ def hessian(
     True
     """
     p = make_problem(model, theta, X, y, loss, reduction)
-    check_dense_fits("hessian", p.model.num_params, 1)
+    check_dense_fits("hessian", p.model.num_params, 1, chunk_workspace_bytes(p))
     return dense_curvature(p, "hessian")
 
 
@@ -200,10 +220,11 @@ def layer_block(model: MLP, M: ArrayLike, l: int, m: int) -> Array:
 
     Rows are layer l's parameters [W_l.ravel(), b_l], columns layer m's, so
     ``layer_block(model, H, l, m)`` has shape (d_l(d_{l-1}+1), d_m(d_{m-1}+1)).
-    Returns a view.
+    Returns a view of M when M is already finite float64 (other real dtypes are
+    converted first; complex, object, string and NaN/inf entries are refused).
     """
     model = check_model(model)
-    M = np.asarray(M)
+    M = as_float_array("M", M, ndim=2)
     P = model.num_params
     if M.shape != (P, P):
         raise ValueError(f"M: expected a ({P}, {P}) matrix for {model!r}, got shape {M.shape}")
