@@ -11,18 +11,18 @@ block V (P, K) is::
 one batched :func:`hessref.core.rop.curvature_matmat` call (a few GEMMs over all rows
 of the chunk and all K directions) per chunk of ``batch_size`` rows. Every chunk
 keeps the *global* weight s, so the sum over chunks is exact for any chunking,
-a ragged last chunk included (ANCHORS.md pitfall 9); different chunkings agree
+a ragged last chunk included (docs/theory.md §18); different chunkings agree
 to round-off.
 
 Design choices
 --------------
 - **float64, symmetric.** ``dtype=float64`` is passed explicitly (SciPy would
-  otherwise probe the operator with an int8 vector, ANCHORS.md pitfall 6); the
+  otherwise probe the operator with an int8 vector, docs/theory.md §18); the
   adjoint and the transpose are the operator itself, so ``v @ op``, ``op.T @ v``
   and ``op.rmatvec(v)`` all compute M v.
 - **Deterministic.** Chunks are summed in a fixed order (chunk 0 first), the data
-  are never resampled and no state changes between products (ANCHORS.md
-  pitfall 11), so the same product twice gives the same bits, with or without an
+  are never resampled and no state changes between products (docs/theory.md §18), so
+  the same product twice gives the same bits, with or without an
   executor.
 - **Memory independent of N.** Nothing of size P × P is ever formed. By default
   the forward pass (activations, σ′, σ″) is recomputed per chunk and per
@@ -373,7 +373,7 @@ def hessian_operator(
 ) -> CurvatureOperator:
     """The Hessian H = ∇²L(θ) as a matrix-free symmetric ``LinearOperator`` (P, P).
 
-    H v is Pearlmutter's R-op (THEORY.md §5), exact in float64; a block V (P, K)
+    H v is Pearlmutter's R-op (docs/theory.md §6), exact in float64; a block V (P, K)
     costs one batched pass per data chunk. Never forms a P × P array.
 
     Parameters
@@ -474,7 +474,7 @@ def residual_operator(
 ) -> CurvatureOperator:
     """The residual R = H − G = s Σ_i Σ_c (∂ℓ_i/∂f_c) ∇²f_{i,c} as a ``LinearOperator``.
 
-    R v keeps only the δ-carrying terms of the R-op (THEORY.md §5); it is exactly
+    R v keeps only the δ-carrying terms of the R-op (docs/theory.md §6); it is exactly
     zero at interpolating MSE targets and for a linear model. Arguments and return
     value as in :func:`hessian_operator`.
 

@@ -1,6 +1,6 @@
 """Full-batch gradient descent and minibatch SGD with a constant step, seeded.
 
-Update (THEORY.md §4.4, §7): θ_{t+1} = θ_t − η g_t with g_t = ∇L(θ_t) (full batch, GD)
+Update (docs/theory.md §15, §16): θ_{t+1} = θ_t − η g_t with g_t = ∇L(θ_t) (full batch, GD)
 or g_t = ∇L_{B_t}(θ_t), the mean-loss gradient on a minibatch B_t of ``batch_size`` rows
 (SGD). Minibatches walk through successive random permutations of the N samples
 (sampling without replacement within an epoch; an epoch boundary may fall inside a

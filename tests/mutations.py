@@ -396,10 +396,10 @@ MUTATIONS: list[Mutation] = [
     M(
         "validation_complex",
         "hessref/core/validation.py",
-        'if kind == "c":',
-        'if kind == "?":',
+        'if kind == "c":\n        raise TypeError(',
+        'if kind == "c":\n        arr, kind = arr.real, "f"\n    if False:\n        raise TypeError(',
         VALID,
-        "complex input not rejected",
+        "complex input silently loses its imaginary part",
     ),
     M(
         "dense_memory_count",

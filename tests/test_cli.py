@@ -100,7 +100,7 @@ def test_demo_summary_json_has_settings_seeds_and_consistent_numbers(demo):
     assert s["checks"]["split_rel_error"] < 1e-10
     assert ev["G"][-1] >= -1e-10 * ev["G"][0]
     assert s["checks"]["rank_G"] <= min(P, settings["samples"] * (sizes[-1] - 1))
-    # negative curvature only from R (THEORY §2.3): λ_min(H) >= λ_min(R)
+    # negative curvature only from R (docs/theory.md (5.6)): λ_min(H) >= λ_min(R)
     assert ev["H"][-1] >= ev["R"][-1] - 1e-12
     # outlier count = argmax of λ_i/λ_{i+1} over the positive top eigenvalues, recomputed here
     top = ev["H"][: settings["top"]]

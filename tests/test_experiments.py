@@ -1,5 +1,5 @@
 """Every experiment in its fast configuration: runs, is JSON-serialisable, and shows the
-empirical claims in the regimes where THEORY.md §8.1 (and our own runs) say they hold.
+empirical claims in the regimes where docs/theory.md §14 (and our own runs) say they hold.
 
 Each fast experiment runs once per session (cached fixture); its settings are asserted
 here, so the claims below are tied to the exact settings written in this file. The
@@ -86,7 +86,7 @@ def test_bad_arguments():
 
 
 def test_init_vs_trained_claims():
-    """§8.1 setting: 3-class mixture, d = 20, N = 600, separation 3, 20→30→30→3 ReLU, CE,
+    """Full mixture setting: 3-class mixture, d = 20, N = 600, separation 3, 20→30→30→3 ReLU, CE,
     GD step 0.5 to loss ≤ 1e-3. At init H has no clean outlier group and ≈40% negative
     eigenvalues; G at init shows K − 1 = 2 outliers; trained H shows C = 3 (ratio rule)."""
     res = fast("init-vs-trained")
@@ -113,7 +113,7 @@ def test_init_vs_trained_claims():
 
 def test_outliers_follow_classes_not_outputs():
     """Control with K = 10 outputs fixed, C ∈ {2, 3}: trained H shows C outliers (ratio
-    rule, top 60), while G at init shows K − 1 = 9 whatever C is (THEORY §8.1)."""
+    rule, top 60), while G at init shows K − 1 = 9 whatever C is (docs/theory.md §14)."""
     res = fast("outliers-vs-classes")
     s = res.settings
     assert s["classes"] == [2, 3] and s["outputs"] == ["10"] and s["num_samples"] == 600
@@ -169,7 +169,7 @@ def test_no_barrier_between_small_and_large_batch_solutions():
 
 
 def test_hessian_split_negative_curvature_comes_from_R():
-    """Exact statements (THEORY §2.3, §2.5) on the trained fast networks."""
+    """Exact statements (docs/theory.md (5.5), (5.6)) on the trained fast networks."""
     res = fast("hessian-split")
     for r in res.results["rows"]:
         tol = r["negative_tolerance"]

@@ -23,10 +23,10 @@
 #   outliers through the Gauss-Newton part G: they sit at the eigenvalues of a small matrix
 #   built from **class means** of output gradients.
 #
-# "Number of outliers = number of classes" is an **empirical** claim (THEORY §8): it depends
+# "Number of outliers = number of classes" is an **empirical** claim (docs/theory.md §14): it depends
 # on the counting rule, the loss, the stage of training and the seed, and the paper's own
 # table deviates from it. We measure it here honestly, with exact spectra, in the regime
-# where it has been seen to hold (THEORY §8.1): C-class Gaussian mixtures in 20 dimensions,
+# where it has been seen to hold in small-scale runs of this kind: C-class Gaussian mixtures in 20 dimensions,
 # an MLP 20→30→30→K with ReLU, softmax cross-entropy, full-batch gradient descent to a
 # training loss of $10^{-3}$. Outliers are counted by the **largest ratio**
 # $\lambda_i/\lambda_{i+1}$ among the top 60 eigenvalues (the largest gap on a log scale).
@@ -45,7 +45,7 @@ from hessref.train import train
 FAST = os.environ.get("HESSREF_FAST") == "1"
 threadpool_limits(limits=1, user_api="blas")  # small matrices: one BLAS thread is faster
 
-# THEORY §8.1 settings; fast mode (CI) uses a smaller problem
+# the experiment's mixture settings; fast mode (CI) uses a smaller problem
 d, N, width = (10, 300, 16) if FAST else (20, 600, 30)
 TOP = 60
 
@@ -113,7 +113,7 @@ axes[1].legend()
 plt.show()
 
 # %% [markdown]
-# What to read off (THEORY §8.1 reports the same in its measurements):
+# What to read off:
 #
 # * **At initialisation** H has no clean outlier group: R is as large as G, and about 40%
 #   of the eigenvalues are negative. G alone does show a few outliers — but about
@@ -164,7 +164,7 @@ assert np.all(lam_G[:C] >= lam_G1 - 1e-12 * lam_G[0])  # exact inequality
 # %% [markdown]
 # ## Outliers vs number of classes
 #
-# Now vary C. Caveat 2 of THEORY §8 matters: with K = C outputs, anything that counts
+# Now vary C. A caveat of docs/theory.md §14 matters: with K = C outputs, anything that counts
 # *outputs* would look like it counts classes. So we also train with **K = 10 outputs
 # fixed** while C changes: if the count follows C there, it really tracks the data.
 
@@ -201,12 +201,12 @@ axes[0].set_ylabel("λ_i / λ_1 (log)")
 plt.show()
 
 # %% [markdown]
-# **What this shows, honestly.** With the full-size settings (THEORY §8.1, the default
+# **What this shows, honestly.** With the full-size settings (the default
 # here) we found: for C = 2 and 3 the largest-ratio rule returns C with a clear margin
 # (winning ratio well above the runner-up), both with K = C and with K = 10 outputs — the
 # count follows the classes, not the outputs. By C = 5 the margin is thin (a winning ratio of
 # about 1.6 against a runner-up of about 1.55) and with K = 10 the rule returned 2, not 5;
-# THEORY §8.1 reports that C ≥ 8 fails outright. The smaller network of the fast (CI) mode
+# Full-size runs of this sweep failed outright for C ≥ 8. The smaller network of the fast (CI) mode
 # is less clean still — read the printed table, not this paragraph, for *your* run.
 #
 # The reason is Papyan's hierarchy: below the C class-mean outliers sits a second group of
@@ -215,10 +215,10 @@ plt.show()
 #
 # ## Exercises
 #
-# 1. Repeat the sweep with `activation="tanh"`. THEORY §8.1 reports that tanh + CE does **not**
+# 1. Repeat the sweep with `activation="tanh"`. Full-size runs found that tanh + CE does **not**
 #    give C. What do you find, and does G show C(C − 1) outliers instead?
 # 2. Use MSE with one-hot targets (`np.eye(K)[y]`) instead of cross-entropy. How many outliers
 #    now? (Hint: C·K.)
 # 3. Count with `rule="gap"` and `rule="threshold"` as well. Which rule is most stable across seeds?
 # 4. Stop training earlier (`stop_loss=1e-1`) and later (`1e-5`). What happens to the scale of the
-#    whole spectrum, and to the count? (THEORY §8, caveat 3.)
+#    whole spectrum, and to the count? (docs/theory.md §14.)

@@ -396,7 +396,7 @@ def demo_markdown(result: dict, figures: Sequence[str]) -> str:
     verdict = (
         f"equals the number of classes C = {C}"
         if nH == C
-        else f"differs from the number of classes C = {C}; THEORY.md §8 explains why "
+        else f"differs from the number of classes C = {C}; docs/theory.md §14 explains why "
         "this count is an empirical, rule-dependent observation and not a theorem"
     )
     lines = [

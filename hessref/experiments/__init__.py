@@ -25,9 +25,9 @@ with the automatic bulk-edge fence) among the top ``top`` eigenvalues. ``fast=Tr
 selects a configuration that runs in seconds (used in CI); the default is the larger
 "paper" configuration (minutes). Every setting and seed is stored in the result.
 
-The claims are empirical (THEORY.md §8): each summary says which held in *this* run and
+The claims are empirical (docs/theory.md §14): each summary says which held in *this* run and
 where the paper's statement needs qualification; the settings follow the regimes
-measured in THEORY.md §8.1.
+measured in small-scale runs (docs/theory.md §14).
 """
 
 from __future__ import annotations
@@ -198,7 +198,7 @@ def _listf(a) -> list[float]:
     return [float(v) for v in np.asarray(a).ravel()]
 
 
-MIXTURE_8_1 = {  # THEORY.md §8.1: the measured regime where "count = C" holds
+MIXTURE_8_1 = {  # the measured regime where "count = C" holds
     "dataset": "gaussian_mixture",
     "num_samples": 600,
     "dim": 20,
@@ -224,7 +224,8 @@ MIXTURE_8_1 = {  # THEORY.md §8.1: the measured regime where "count = C" holds
 def init_vs_trained(fast: bool = False, rng: Any = 0, progress: Progress = None):
     """Spectrum of H (and G) at initialisation and after training (Sagun 2017 Fig. 1).
 
-    Setting (THEORY.md §8.1): C-class Gaussian mixture, d = 20, N = 600, separation 3,
+    Setting (small-scale analogue of Papyan 2019, arXiv:1901.08244): C-class Gaussian
+    mixture, d = 20, N = 600, separation 3,
     20→30→30→C ReLU, softmax CE, full-batch GD with step 0.5 until L ≤ 1e-3. Fast: C = 3;
     paper: C = 5 and two more seeds. Reports the full spectra, outlier counts (top 60),
     fractions of negative and near-zero (|λ| < 1e-3·max|λ|) eigenvalues.
@@ -281,7 +282,8 @@ def _summary_init_vs_trained(res: ExperimentResult) -> str:
             f"({run['steps']} steps, loss {run['final_loss']:.2g})"
         )
     lines.append(
-        "Expected (THEORY §8.1): at init H has no clean outliers (R dominates, ~40% negative) "
+        "Expected (docs/theory.md §14): at init H has no clean outliers "
+        "(R dominates, ~40% negative) "
         "while G shows K-1 (output-count, not class-count) outliers; after training the "
         "ratio rule gives C for small C. Negative eigenvalues do NOT disappear with "
         "training: their fraction stays large but their magnitude shrinks."
@@ -295,7 +297,8 @@ def _summary_init_vs_trained(res: ExperimentResult) -> str:
 def outliers_vs_classes(fast: bool = False, rng: Any = 0, progress: Progress = None):
     """Outlier count of the trained H vs the number of classes C, with K fixed as control.
 
-    Setting (THEORY.md §8.1): mixture d = 20, N = 600, separation 3; 20→30→30→K ReLU, CE,
+    Setting (small-scale analogue of Papyan 2019, arXiv:1901.08244): mixture d = 20,
+    N = 600, separation 3; 20→30→30→K ReLU, CE,
     GD step 0.5 to L ≤ 1e-3; counts among the top 60 under every rule. For each C, K = C
     (as in the paper) and the control K = 10 (number of outputs fixed while C changes).
     Also G at initialisation, whose outliers count outputs (K − 1 for CE), not classes.
@@ -543,7 +546,7 @@ def small_vs_large_batch(fast: bool = False, rng: Any = 0, progress: Progress = 
     loss on the straight lines SB–LB and LB–(LB → SB) at α ∈ [−0.5, 1.5]; the barrier is
     max_{α∈[0,1]} L(α) − max(L(0), L(1)) (an MLP analogue of the paper's convnet).
 
-    Fast: the THEORY §8.1 mixture (C = 3, d = 20, standardised) with N = 300,
+    Fast: the standard mixture (C = 3, d = 20, standardised) with N = 300,
     20→20→20→3 ReLU, CE, step 0.1, batches 10/150, 300 steps. Paper: sklearn digits
     (NOT MNIST; the paper used 1000 MNIST images and batches 10/512) with N = 500,
     64→20→10 ReLU, CE, step 0.5, batches 10/250, 1000 steps. On the separable mixture
@@ -690,9 +693,9 @@ def hessian_split(fast: bool = False, rng: Any = 0, progress: Progress = None):
 
     For each activation (ReLU and tanh) trains a CE network on a 3-class mixture and
     reports the complete spectra of H, G, R, the inertia counts, λ_min(H) ≥ λ_min(R)
-    and n₋(H) ≤ n₋(R) (exact, THEORY §2.3), tr R (= 0 for ReLU, §2.5) and how far the
+    and n₋(H) ≤ n₋(R) (exact, docs/theory.md (5.6)), tr R (= 0 for ReLU, (5.5)) and how far the
     top eigenvalues of H are from those of G (Weyl: ≤ ‖R‖₂). Fast: N = 200, d = 10,
-    10→16→16→3, GD step 0.5 to L ≤ 1e-2; paper: the §8.1 setting (N = 600, d = 20,
+    10→16→16→3, GD step 0.5 to L ≤ 1e-2; paper: the full mixture setting (N = 600, d = 20,
     20→30→30→3, to L ≤ 1e-3).
     """
     seed = _base_seed(rng)

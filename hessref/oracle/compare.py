@@ -9,7 +9,7 @@ entries that are (near) zero::
 (the Frobenius relative error ‖theirs − reference‖_F / ‖reference‖_F is reported too).
 With ``model`` the worst entry is named (``"W2[3, 0]"``, a pair for matrices) and the
 errors are summarised per parameter tensor; when the comparison fails the report
-looks for the usual culprits (ANCHORS.md §1, §3) and says which one fits: a constant
+looks for the usual culprits (docs/theory.md §18) and says which one fits: a constant
 factor (missing 1/N, ``nn.MSELoss``'s 2/d_L), one weight block stored (in, out), a whole
 different convention, float32 precision. Matrices get a symmetry defect and, for
 kinds that must be positive semi-definite (G, Fisher), the minimum eigenvalue;

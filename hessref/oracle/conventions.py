@@ -1,9 +1,9 @@
 """Other tools' parameter layouts and loss scalings, and exact maps to and from hessref's.
 
-hessref's flat layout is PyTorch's (DESIGN.md): θ = [W_1.ravel(), b_1, W_2.ravel(), ...]
+hessref's flat layout is PyTorch's (docs/theory.md (1.2)): θ = [W_1.ravel(), b_1, W_2.ravel(), ...]
 with W_l of shape (d_l, d_{l-1}) row-major, and L = s Σ_i ℓ_i with ℓ = ½‖f − y‖² (MSE)
 or −log softmax(f)_y, s = 1/N ("mean") or 1 ("sum"). Peer tools differ in four
-independent ways (ANCHORS.md §1), each a field of :class:`Convention`:
+independent ways (docs/theory.md §18), each a field of :class:`Convention`:
 
 - ``param_order``: the order of the 2L tensors in their flat vector;
 - ``weight_layout``: W stored (out, in) like PyTorch, or (in, out) like flax kernels

@@ -13,9 +13,9 @@ dense symmetric float64 array, and the matrix-free ones also accept any
 ``lanczos``                     m Lanczos steps: tridiagonal T_m, Gauss quadrature
                                 nodes μ_k and weights τ_k = (first entry of T's
                                 eigenvector k)²
-``hutchinson_trace``            tr A ≈ mean zᵀAz over Rademacher z (THEORY §4.2)
+``hutchinson_trace``            tr A ≈ mean zᵀAz over Rademacher z (docs/theory.md §12)
 ``hutchpp_trace``               Hutch++ (Meyer, Musco, Musco, Woodruff 2021)
-``slq_density``                 stochastic Lanczos quadrature density (THEORY §4.1)
+``slq_density``                 stochastic Lanczos quadrature density (docs/theory.md §13)
 ``exact_density``               the same smoothed density from exact eigenvalues
 ``count_outliers``              outliers by largest gap, largest ratio or threshold
 ==============================  ====================================================
@@ -325,7 +325,7 @@ def eigenvalues(
         Also return the unit eigenvectors.
     blas_threads : int or None
         BLAS threads for the LAPACK call; 1 by default because at these sizes a
-        threaded ``eigh`` on a small shared CPU is several times slower (THEORY.md §9).
+        threaded ``eigh`` on a small shared CPU is several times slower (docs/theory.md §18).
         None keeps the library's setting.
 
     Returns
@@ -360,8 +360,8 @@ def top_eigenpairs(
     """The k largest or smallest (algebraic, i.e. signed) eigenpairs of a symmetric operator.
 
     "Largest" means most positive: for an indefinite Hessian whose most negative
-    eigenvalue has the biggest magnitude, this still returns λ_max (THEORY §4.3;
-    ANCHORS §3 pitfall 10). The start vector is standard normal from ``rng``.
+    eigenvalue has the biggest magnitude, this still returns λ_max (docs/theory.md §11;
+    docs/theory.md §18). The start vector is standard normal from ``rng``.
 
     Methods
     -------
@@ -566,10 +566,10 @@ def lanczos(
 
     Builds A Q_m = Q_m T_m + β_m q_{m+1} e_mᵀ with T_m tridiagonal (diagonal α,
     off-diagonal β) and diagonalizes T_m = S diag(μ) Sᵀ with
-    ``scipy.linalg.eigh_tridiagonal`` (never a general eigensolver, ANCHORS §3 pitfall
-    1). The Gauss quadrature rule of q₁ᵀ f(A) q₁ has nodes μ_k and weights
-    τ_k = S[0, k]² — the squared FIRST entries of the eigenvectors (pitfall 2) — and is
-    exact for polynomials of degree ≤ 2m − 1 (THEORY §4.1).
+    ``scipy.linalg.eigh_tridiagonal`` (never a general eigensolver, docs/theory.md §18).
+    The Gauss quadrature rule of q₁ᵀ f(A) q₁ has nodes μ_k and weights
+    τ_k = S[0, k]² — the squared FIRST entries of the eigenvectors — and is
+    exact for polynomials of degree ≤ 2m − 1 (docs/theory.md (11.1)).
 
     With ``reorthogonalize`` every new vector is orthogonalized against the whole
     basis twice (classical Gram-Schmidt, "twice is enough"), so converged Ritz values
@@ -714,8 +714,8 @@ def _mean_and_stderr(samples: Array) -> tuple[float, float]:
 def hutchinson_trace(A: Any, num_probes: int, rng: Any = None) -> TraceEstimate:
     """Hutchinson's estimate tr A ≈ (1/n) Σ_i z_iᵀ A z_i with Rademacher z_i.
 
-    Unbiased; for symmetric A one probe has variance 2(‖A‖_F² − Σ_i A_ii²) (THEORY
-    §4.2). The probes are applied as one block ``A @ Z`` with Z (P, num_probes) (split
+    Unbiased; for symmetric A one probe has variance 2(‖A‖_F² − Σ_i A_ii²) (docs/theory.md §12).
+    The probes are applied as one block ``A @ Z`` with Z (P, num_probes) (split
     into column blocks of at most 2²² entries for very large P·n).
 
     Parameters
@@ -846,7 +846,7 @@ def slq_density(
 ) -> SpectralDensity:
     """Stochastic Lanczos quadrature estimate of the smoothed spectral density.
 
-    φ_σ(t) = (1/P) Σ_i g_σ(t − λ_i) ≈ (1/n) Σ_probes Σ_k τ_k g_σ(t − μ_k) (THEORY §4.1):
+    φ_σ(t) = (1/P) Σ_i g_σ(t − λ_i) ≈ (1/n) Σ_probes Σ_k τ_k g_σ(t − μ_k) (docs/theory.md §13):
     each probe is v = z/‖z‖ with z Rademacher (E[vᵀf(A)v] = tr f(A)/P), and m
     :func:`lanczos` steps give its quadrature nodes μ_k and weights τ_k. The probes run
     in lockstep, so each step applies A to all of them at once (one matmat).
@@ -858,7 +858,7 @@ def slq_density(
 
     Defaults (documented rule): the spectral range is estimated from the Ritz values as
     [min_probes (μ_1 − |β_m S_{m,1}|), max_probes (μ_m + |β_m S_{m,m}|)] (Papyan's range
-    estimate, THEORY §4.1). Then σ = 0.01·(λmax − λmin) (or 0.01·max(1, |λ|) if the
+    estimate, docs/theory.md §13). Then σ = 0.01·(λmax − λmin) (or 0.01·max(1, |λ|) if the
     range is a point) and the grid is ``num_points`` equispaced points on
     [λmin − 5σ, λmax + 5σ], so the density integrates to 1 up to ~1e-6 (no
     renormalization is applied: a grid that misses part of the spectrum shows as lost mass).
@@ -992,7 +992,9 @@ def count_outliers(
     top: int | None = None,
     threshold: float | None = None,
 ) -> OutlierCount:
-    """Count outlier eigenvalues above the bulk (THEORY §7.2, §8.1).
+    """Count outlier eigenvalues above the bulk.
+
+    Rules of docs/theory.md §14 (Sagun et al. 2017, arXiv:1706.04454).
 
     The eigenvalues are sorted descending, λ_1 ≥ λ_2 ≥ …; the candidates are the
     first ``top`` of them (all if None).
@@ -1015,8 +1017,8 @@ def count_outliers(
 
     ``"gap"`` and ``"ratio"`` always return a count ≥ 1: compare ``details["score"]``
     with ``details["runner_up_score"]`` to judge whether the split is real (a flat
-    spectrum gives ratio 1). Outlier counts are empirical and rule-dependent (THEORY
-    §8.1): report the rule.
+    spectrum gives ratio 1). Outlier counts are empirical and rule-dependent
+    (docs/theory.md §14): report the rule.
 
     Parameters
     ----------
