@@ -44,7 +44,7 @@ ENGINE = [
     "tests/test_theory.py",
     "tests/test_core_numerical.py",
 ]
-OPS = ["tests/test_operators.py"]
+OPS = ["tests/test_guards.py", "tests/test_operators.py"]
 SPEC = ["tests/test_guards.py", "tests/test_spectrum.py", "tests/test_spectrum_mlp.py"]
 TRAIN = ["tests/test_guards.py", "tests/test_data_train.py"]
 EXPER = ["tests/test_guards.py", "tests/test_experiments.py"]
@@ -467,12 +467,12 @@ MUTATIONS: list[Mutation] = [
         "kernel σ read as a variance",
     ),
     M(
-        "eigsh_which",
+        "arpack_unshift",
         "hessref/spectrum/__init__.py",
-        'which="LA" if which == "largest" else "SA"',
-        'which="LM" if which == "largest" else "SA"',
+        "    return values - shift, V",
+        "    return values, V",
         SPEC,
-        "largest by magnitude instead of algebraic",
+        "ARPACK eigenvalues of A + cI reported without removing the shift",
     ),
     # --- training sampling (§16) ---------------------------------------------------------------
     M(

@@ -91,3 +91,19 @@ def test_hessian_split_experiment_reports_the_true_hessian() -> None:
         assert r.sum() == pytest.approx(row["trace_R"], abs=1e-10 * scale)
         saw_nonzero_trace |= abs(r.sum()) > 1e-3 * scale
     assert saw_nonzero_trace  # the check has teeth only when tr R ≠ 0
+
+
+def test_operator_adjoint_is_the_operator() -> None:
+    """H, G and R are symmetric, so the adjoint products SciPy calls (rmatvec, rmatmat,
+    ``op.T``, ``op.H``) must equal the forward products, bit for bit."""
+    model = hr.MLP([3, 4, 2], activation="tanh")
+    rng = np.random.default_rng(3)
+    theta, X, y = model.init(rng), rng.normal(size=(5, 3)), rng.normal(size=(5, 2))
+    v, V = rng.normal(size=model.num_params), rng.normal(size=(model.num_params, 3))
+    for factory in (hr.hessian_operator, hr.ggn_operator, hr.residual_operator):
+        op = factory(model, theta, X, y)
+        forward = op.matvec(v)
+        assert np.linalg.norm(forward) > 0
+        for adjoint in (op.rmatvec(v), op.T @ v, op.H @ v, op.adjoint().matvec(v)):
+            assert np.array_equal(adjoint, forward)
+        assert np.array_equal(op.rmatmat(V), op.matmat(V))
