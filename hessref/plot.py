@@ -257,125 +257,65 @@ def plot_outliers_vs_classes(
 # ----------------------------------------------------------------------------------------
 # Experiment results
 # ----------------------------------------------------------------------------------------
-def _plot_init_vs_trained(res: ExperimentResult) -> Figure:
-    run = res.results["runs"][0]
-    fig, axes = _new_axes(None, ncols=3, figsize=(4.0, 3.2))
-    for ax, stage in zip(axes[:2], ("init", "trained"), strict=True):
-        _hist(ax, np.asarray(run[stage]["eigenvalues_H"]), 80)
-        ax.set_title(f"H at {stage}")
-    plot_ordered(
-        run["trained"]["eigenvalues_H"],
-        count=run["trained"]["H"]["ratio"],
-        top=res.settings["top"],
-        title="trained H, ratio-rule cut",
-        ax=axes[2],
-    )
-    fig.suptitle("init vs trained (Sagun et al. 2017, Fig. 1)")
-    return fig
+def _first_series(per_seed: Sequence[Mapping[str, Any]]) -> tuple[str, list] | None:
+    """The first measured quantity that is a list of numbers in every seed, if any."""
+    for key, value in per_seed[0].items():
+        if (
+            isinstance(value, list)
+            and value
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+        ):
+            if all(isinstance(m.get(key), list) for m in per_seed):
+                return key, [m[key] for m in per_seed]
+    return None
 
 
-def _plot_outliers(res: ExperimentResult) -> Figure:
-    rows = res.results["rows"]
-    classes = sorted({r["C"] for r in rows})
-    series: dict[str, list] = {}
-    for K_spec in res.settings["outputs"]:
-        K_fixed = None if K_spec == "C" else int(K_spec)
-        sel = [r for r in rows if r["K"] == (r["C"] if K_fixed is None else K_fixed)]
-        for rule in ("ratio", "gap", "threshold"):
-            vals = []
-            for C in classes:  # mean over seeds
-                v = [
-                    r["H_trained"][rule]
-                    for r in sel
-                    if r["C"] == C and r["H_trained"][rule] is not None
-                ]
-                vals.append(float(np.mean(v)) if v else None)
-            series[f"{rule}, K = {K_spec}"] = vals
-    return plot_outliers_vs_classes(
-        classes, series, title="outliers of trained H (Sagun et al. 2017, Fig. 2)"
-    )
-
-
-def _plot_bulk(res: ExperimentResult) -> Figure:
-    rows = res.results["rows"]
-    fig, axes = _new_axes(None, ncols=2, figsize=(4.5, 3.2))
-    for r in rows:
-        ev = np.asarray(r["eigenvalues"])
-        axes[0].plot(np.arange(1, 21), ev[:20], "o-", ms=3, label=f"h = {r['width']}")
-    axes[0].set_xlabel("rank i")
-    axes[0].set_ylabel("λ_i")
-    axes[0].legend(fontsize="small")
-    axes[0].set_title("top eigenvalues")
-    P = [r["num_params"] for r in rows]
-    axes[1].plot(P, [r["fraction_near_zero"] for r in rows], "o-", label="|λ| < ε λ_max")
-    axes[1].plot(P, [r["fraction_negative"] for r in rows], "s-", label="λ < 0")
-    axes[1].set_xlabel("P")
-    axes[1].set_ylabel("fraction of eigenvalues")
-    axes[1].legend(fontsize="small")
-    axes[1].set_title("near-zero mass vs P")
-    fig.suptitle("bulk vs width on sklearn digits (not MNIST)")
-    return fig
-
-
-def _plot_data_complexity(res: ExperimentResult) -> Figure:
-    rows = res.results["rows"]
-    fig, (ax,) = _new_axes(None)
-    ax.plot([r["std"] for r in rows], [r["lambda_max"] for r in rows], "o-")
-    ax.set_yscale("log")
-    ax.set_xlabel("blob std")
-    ax.set_ylabel("λ_max(H)")
-    ax.set_title("data complexity (Sagun et al. 2016, Fig. 7)")
-    return fig
-
-
-def _plot_batch(res: ExperimentResult) -> Figure:
-    fig, axes = _new_axes(None, ncols=2, figsize=(4.5, 3.2))
-    for name, d in res.results["endpoints"].items():
-        ev = np.asarray(d["top_eigenvalues"])
-        axes[0].plot(np.arange(1, ev.size + 1), ev, "o", ms=3, label=name)
-    axes[0].set_yscale("symlog", linthresh=1e-4)
-    axes[0].set_xlabel("rank i")
-    axes[0].set_ylabel("λ_i")
-    axes[0].legend(fontsize="small")
-    axes[0].set_title("top eigenvalues of H")
-    curves = {k: v["losses"] for k, v in res.results["lines"].items()}
-    plot_interpolation(res.settings["alphas"], curves, log=True, ax=axes[1])
-    fig.suptitle("small vs large batch (Sagun et al. 2017, Figs. 4, 7, 8)")
-    return fig
-
-
-def _plot_split(res: ExperimentResult) -> Figure:
-    r = res.results["rows"][0]
-    return plot_split(
-        r["eigenvalues_H"],
-        r["eigenvalues_G"],
-        r["eigenvalues_R"],
-        title=f"H = G + R after training ({r['activation']})",
-    )
-
-
-_PLOTTERS = {
-    "init-vs-trained": _plot_init_vs_trained,
-    "outliers-vs-classes": _plot_outliers,
-    "bulk-vs-width": _plot_bulk,
-    "data-complexity": _plot_data_complexity,
-    "small-vs-large-batch": _plot_batch,
-    "hessian-split": _plot_split,
-}
+#: name → figure function of an experiment with its own figure (others get the generic one).
+_PLOTTERS: dict[str, Any] = {}
 
 
 def plot_experiment(result: ExperimentResult) -> Figure:
-    """The standard figure of an experiment result (dispatches on ``result.name``).
+    """The standard figure of a multi-seed experiment result.
+
+    If the experiment registered its own figure function in ``_PLOTTERS`` (by name),
+    that one draws it. Otherwise: left, the rate at which each verdict rule held over
+    the seeds with its Wilson 95% interval (read from ``result.verdicts``); right (when
+    the experiment measured one), the first list-valued quantity of each seed (e.g. the
+    top eigenvalues, or λ_max along a sweep), one line per seed, on a log scale when all
+    values are positive.
 
     Raises
     ------
     ValueError
-        If ``result.name`` is not one of :data:`hessref.experiments.EXPERIMENTS`.
+        If ``result`` has no verdicts or no seeds.
     """
-    name = getattr(result, "name", None)
-    if name not in _PLOTTERS:
-        raise ValueError(
-            f"result.name: no plot for {name!r}; expected one of "
-            + ", ".join(repr(n) for n in _PLOTTERS)
-        )
-    return _PLOTTERS[name](result)
+    if getattr(result, "name", None) in _PLOTTERS:
+        return _PLOTTERS[result.name](result)
+    verdicts = getattr(result, "verdicts", None)
+    if not verdicts or not getattr(result, "per_seed", None):
+        raise ValueError("result: expected an ExperimentResult with verdicts and per-seed values")
+    series = _first_series(result.per_seed)
+    fig, axes = _new_axes(None, ncols=2 if series else 1, figsize=(5.5, 0.35 * len(verdicts) + 2))
+    ax = axes[0]
+    rate = np.array([v["rate"] for v in verdicts])
+    err = np.array(
+        [[v["rate"] - v["low"] for v in verdicts], [v["high"] - v["rate"] for v in verdicts]]
+    )
+    y = np.arange(len(verdicts))[::-1]
+    ax.errorbar(rate, y, xerr=err, fmt="o", capsize=3)
+    ax.set_yticks(y, [v["name"] for v in verdicts], fontsize="x-small")
+    ax.set_xlim(-0.05, 1.05)
+    ax.set_xlabel(f"rate over {len(result.seeds)} seeds (Wilson 95%)")
+    ax.set_title("verdict rules")
+    if series:
+        key, values = series
+        for seed, v in zip(result.seeds, values, strict=True):
+            axes[1].plot(np.arange(1, len(v) + 1), v, "o-", ms=2, lw=0.8, label=f"seed {seed}")
+        if all(min(v) > 0 for v in values):
+            axes[1].set_yscale("log")
+        axes[1].set_xlabel("index")
+        axes[1].set_title(key)
+        if len(values) <= 10:
+            axes[1].legend(fontsize="xx-small")
+    fig.suptitle(f"{result.name} ({result.mode})")
+    return fig

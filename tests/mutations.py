@@ -412,23 +412,23 @@ MUTATIONS: list[Mutation] = [
     # --- spectrum: estimators, error bars, outlier rules (§11-§14) --------------------------
     M(
         "slq_range_residual",
-        "hessref/spectrum/__init__.py",
-        "lo = min(lo, mu[0] - abs(r * S[-1, 0]))\n            hi = max(hi, mu[-1] + abs(r * S[-1, -1]))",
-        "lo = min(lo, mu[0])\n            hi = max(hi, mu[-1])",
+        "hessref/spectrum/density.py",
+        "lo, hi = min(lo, mu[0] - bound[0]), max(hi, mu[-1] + bound[-1])",
+        "lo, hi = min(lo, mu[0]), max(hi, mu[-1])",
         SPEC,
         "SLQ range without the Ritz-residual terms",
     ),
     M(
         "slq_weights_last_entry",
-        "hessref/spectrum/__init__.py",
-        "weights[g0 + i, :s] = S[0] ** 2",
-        "weights[g0 + i, :s] = S[-1] ** 2",
+        "hessref/spectrum/density.py",
+        "nodes[g0 + i, :s], weights[g0 + i, :s] = mu, S[0] ** 2",
+        "nodes[g0 + i, :s], weights[g0 + i, :s] = mu, S[-1] ** 2",
         SPEC,
         "quadrature weights from last entries",
     ),
     M(
         "stderr_ddof",
-        "hessref/spectrum/__init__.py",
+        "hessref/spectrum/trace.py",
         "samples.std(ddof=1)",
         "samples.std(ddof=0)",
         SPEC,
@@ -436,7 +436,7 @@ MUTATIONS: list[Mutation] = [
     ),
     M(
         "outlier_fence",
-        "hessref/spectrum/__init__.py",
+        "hessref/spectrum/outliers.py",
         "np.exp(q3 + 3.0 * (q3 - q1))",
         "np.exp(q3 + 1.5 * (q3 - q1))",
         SPEC,
@@ -444,7 +444,7 @@ MUTATIONS: list[Mutation] = [
     ),
     M(
         "outlier_ratio_direction",
-        "hessref/spectrum/__init__.py",
+        "hessref/spectrum/outliers.py",
         "scores = lam[:-1] / lam[1:]",
         "scores = lam[1:] / lam[:-1]",
         SPEC,
@@ -452,7 +452,7 @@ MUTATIONS: list[Mutation] = [
     ),
     M(
         "hutchpp_no_deflation",
-        "hessref/spectrum/__init__.py",
+        "hessref/spectrum/trace.py",
         "return Z - Q @ (Q.T @ Z)",
         "return Z",
         SPEC,
@@ -460,7 +460,7 @@ MUTATIONS: list[Mutation] = [
     ),
     M(
         "kernel_variance",
-        "hessref/spectrum/__init__.py",
+        "hessref/spectrum/density.py",
         "return np.exp(-0.5 * (t / sigma) ** 2) / (sigma * np.sqrt(2.0 * np.pi))",
         "return np.exp(-0.5 * t**2 / sigma) / (sigma * np.sqrt(2.0 * np.pi))",
         SPEC,
@@ -468,7 +468,7 @@ MUTATIONS: list[Mutation] = [
     ),
     M(
         "arpack_unshift",
-        "hessref/spectrum/__init__.py",
+        "hessref/spectrum/eigenpairs.py",
         "    return values - shift, V",
         "    return values, V",
         SPEC,
@@ -494,7 +494,7 @@ MUTATIONS: list[Mutation] = [
     # --- experiments ------------------------------------------------------------------------
     M(
         "experiment_scales_R",
-        "hessref/experiments/__init__.py",
+        "hessref/experiments/sagun2017.py",
         "eigenvalues(G + R)",
         "eigenvalues(G + 0.5 * R)",
         EXPER,

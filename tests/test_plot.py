@@ -88,87 +88,28 @@ def test_draws_into_given_axes():
     assert plot.plot_histogram(EV, ax=ax) is fig
 
 
-def _synthetic_results():
-    """Minimal synthetic results with the experiments' structure (no computation)."""
-    ev = [float(v) for v in EV]
-    stats = {
-        "ratio": 3,
-        "gap": 1,
-        "threshold": 3,
-        "fraction_near_zero": 0.5,
-        "fraction_negative": 0.3,
-    }
-    return [
-        ExperimentResult(
-            "init-vs-trained",
-            {"fast": True, "top": 20},
-            {},
-            {
-                "runs": [
-                    {
-                        "init": {"eigenvalues_H": ev, "H": stats},
-                        "trained": {"eigenvalues_H": ev, "H": stats},
-                    }
-                ]
-            },
-        ),
-        ExperimentResult(
-            "outliers-vs-classes",
-            {"fast": True, "outputs": ["C", "10"]},
-            {},
-            {"rows": [{"C": c, "K": k, "H_trained": stats} for c in (2, 3) for k in (c, 10)]},
-        ),
-        ExperimentResult(
-            "bulk-vs-width",
-            {"fast": True},
-            {},
-            {
-                "rows": [
-                    {"width": h, "num_params": 10 * h, "eigenvalues": ev, **stats} for h in (5, 10)
-                ]
-            },
-        ),
-        ExperimentResult(
-            "data-complexity",
-            {"fast": True},
-            {},
-            {"rows": [{"std": s, "lambda_max": s**2} for s in (0.2, 0.6)]},
-        ),
-        ExperimentResult(
-            "small-vs-large-batch",
-            {"fast": True, "alphas": [0.0, 0.5, 1.0]},
-            {},
-            {
-                "endpoints": {
-                    "small": {"top_eigenvalues": ev[:10]},
-                    "large": {"top_eigenvalues": ev[:10]},
-                },
-                "lines": {"small_to_large": {"losses": [0.1, 0.05, 0.1]}},
-            },
-        ),
-        ExperimentResult(
-            "hessian-split",
-            {"fast": True},
-            {},
-            {
-                "rows": [
-                    {
-                        "activation": "relu",
-                        "eigenvalues_H": ev,
-                        "eigenvalues_G": [abs(v) for v in ev],
-                        "eigenvalues_R": ev,
-                    }
-                ]
-            },
-        ),
+def _synthetic_result(series: bool = True):
+    """A minimal multi-seed result (summarised from made-up per-seed values)."""
+    from hessref.experiments import get_experiment
+    from hessref.experiments.framework import summarise
+
+    exp = get_experiment("data-complexity")
+    per_seed = [
+        {"lambda_max": [0.02 * (s + 1), 0.5, 1.2], "growth": 60.0 / (s + 1)} for s in range(3)
     ]
+    if not series:
+        per_seed = [{"growth": m["growth"]} for m in per_seed]
+    return summarise(exp, exp.settings(True), [0, 1, 2], per_seed)
 
 
-@pytest.mark.parametrize("result", _synthetic_results(), ids=lambda r: r.name)
-def test_plot_experiment_dispatch(result):
-    assert_png(plot.plot_experiment(result))
+@pytest.mark.parametrize("series", [True, False])
+def test_plot_experiment(series):
+    res = _synthetic_result(series)
+    fig = plot.plot_experiment(res)
+    assert len(fig.axes) == (2 if series else 1)
+    assert_png(fig)
 
 
-def test_plot_experiment_unknown_name():
-    with pytest.raises(ValueError, match="no plot"):
-        plot.plot_experiment(ExperimentResult("x", {}, {}, {}))
+def test_plot_experiment_needs_verdicts():
+    with pytest.raises(ValueError, match="verdicts"):
+        plot.plot_experiment(ExperimentResult("x", "fast", {}, [], []))

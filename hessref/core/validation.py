@@ -224,3 +224,28 @@ def check_dense_fits(
             "Use the matrix-free hessref.hessian_operator / ggn_operator / residual_operator "
             "with hessref.spectrum instead."
         )
+
+
+def check_real(name: str, value: Any, minimum: float | None = None, strict: bool = False) -> float:
+    """Return ``value`` as a finite float, optionally ≥ ``minimum`` (> if ``strict``).
+
+    Raises
+    ------
+    TypeError
+        Not a real number (bool, str, complex, array...).
+    ValueError
+        NaN/inf or below the bound.
+
+    Examples
+    --------
+    >>> check_real("tol", 1e-8, minimum=0.0)
+    1e-08
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name}: expected a real number, got {type(value).__name__}")
+    value = float(value)
+    low_ok = minimum is None or (value > minimum if strict else value >= minimum)
+    if not np.isfinite(value) or not low_ok:
+        bound = "" if minimum is None else f" {'>' if strict else '>='} {minimum:g}"
+        raise ValueError(f"{name}: expected a finite number{bound}, got {value}")
+    return value

@@ -9,10 +9,11 @@ entries that are (near) zero::
 (the Frobenius relative error ‖theirs − reference‖_F / ‖reference‖_F is reported too).
 With ``model`` the worst entry is named (``"W2[3, 0]"``, a pair for matrices) and the
 errors are summarised per parameter tensor; when the comparison fails the report
-looks for the usual culprits (docs/theory.md §18) and says which one fits: a constant
-factor (missing 1/N, ``nn.MSELoss``'s 2/d_L), one weight block stored (in, out), a whole
-different convention, float32 precision. Matrices get a symmetry defect and, for
-kinds that must be positive semi-definite (G, Fisher), the minimum eigenvalue;
+looks for the usual culprits (:mod:`hessref.oracle.diagnose`) and says which one fits: a
+constant factor (missing 1/N, ``nn.MSELoss``'s 2/d_L), weight blocks stored (in, out)
+(every one of them is named), a whole different convention, float32 precision.
+Matrices get a symmetry defect and, for kinds that must be positive semi-definite
+(G, Fisher), the minimum eigenvalue;
 spectra are sorted and matched (also as a top-k or bottom-k subset).
 """
 
@@ -26,8 +27,9 @@ from scipy.linalg import eigvalsh
 
 from hessref.core.mlp import MLP
 from hessref.core.problem import check_model
-from hessref.core.validation import as_float_array
-from hessref.oracle.conventions import CONVENTIONS, Convention, get_convention, permutation
+from hessref.core.validation import as_float_array, check_positive_int
+from hessref.oracle.conventions import Convention, get_convention
+from hessref.oracle.diagnose import _Locator, _matches, explain_failure
 
 Array = NDArray[np.float64]
 
@@ -84,6 +86,9 @@ class ComparisonReport:
     block_errors : dict of str to float
         With ``model``: max error per parameter tensor (vectors) or tensor pair
         (matrices), only for blocks above the tolerance, largest first.
+    transposed_blocks : list of str
+        With ``model``, on failure: every weight tensor (``"W1"``, ``"W3"``) whose own
+        entries match the reference only in transposed ((in, out) vs (out, in)) order.
     notes : list of str
         Diagnostics in words (likely causes, count mismatches, non-finite entries).
     """
@@ -105,6 +110,7 @@ class ComparisonReport:
     min_eigenvalue: float | None = None
     best_scale: float | None = None
     block_errors: dict[str, float] = field(default_factory=dict)
+    transposed_blocks: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     def __bool__(self) -> bool:
@@ -137,6 +143,8 @@ class ComparisonReport:
             lines += [f"    {name}: {err:.3e}" for name, err in items[:8]]
             if len(items) > 8:
                 lines.append(f"    ... and {len(items) - 8} more")
+        if self.transposed_blocks:
+            lines.append(f"  transposed blocks {', '.join(self.transposed_blocks)}")
         lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
 
@@ -169,35 +177,6 @@ def _resolve_kind(kind: str | None, ref: Array) -> str:
     return kind
 
 
-class _Locator:
-    """Names flat indices of a (possibly re-laid-out) parameter vector."""
-
-    def __init__(self, model: MLP, convention: Convention | None) -> None:
-        self.model = model
-        self.perm = (
-            np.arange(model.num_params) if convention is None else permutation(model, convention)
-        )
-        names = model.parameter_names()
-        tensor_of = np.empty(model.num_params, dtype=np.int64)
-        for t, name in enumerate(names):
-            l = int(name[1:])
-            s = model.weight_slice(l) if name[0] == "W" else model.bias_slice(l)
-            tensor_of[s] = t
-        self.names = names
-        self.tensor = tensor_of[self.perm]  # tensor id of each of their indices (contiguous runs)
-        self.starts = np.flatnonzero(np.r_[True, self.tensor[1:] != self.tensor[:-1]])
-
-    @property
-    def size(self) -> int:
-        return int(self.perm.size)
-
-    def name(self, j: int) -> str:
-        return self.model.locate(int(self.perm[j]))
-
-    def block_names(self) -> list[str]:
-        return [self.names[self.tensor[s]] for s in self.starts]
-
-
 def compare(
     theirs: ArrayLike,
     reference: ArrayLike,
@@ -207,6 +186,8 @@ def compare(
     model: MLP | None = None,
     kind: str | None = None,
     convention: Convention | str | None = None,
+    num_samples: int | None = None,
+    reference_in_convention: bool = False,
 ) -> ComparisonReport:
     """Compare ``theirs`` with an exact ``reference`` and report how and where they differ.
 
@@ -231,6 +212,12 @@ def compare(
         ``theirs`` is laid out in this convention while ``reference`` is in hessref's;
         the reference is mapped with :func:`hessref.oracle.conventions.to_convention` (no loss
         scaling) and locations are reported with hessref names.
+    num_samples : int, optional
+        N of the data set; lets a failure with theirs = N × reference (or 1/N ×) be
+        named as a missing (or extra) 1/N.
+    reference_in_convention : bool
+        ``reference`` is already in ``convention``'s layout (do not map it; only name
+        locations through it).
 
     Returns
     -------
@@ -248,6 +235,8 @@ def compare(
     (False, 'b1[0]')
     """
     rtol, atol = _check_tol("rtol", rtol), _check_tol("atol", atol)
+    if num_samples is not None:
+        num_samples = check_positive_int("num_samples", num_samples)
     ref = as_float_array("reference", reference)
     A = _their_array(theirs)
     kind = _resolve_kind(kind, ref)
@@ -255,14 +244,14 @@ def compare(
     if model is not None:
         model = check_model(model)
         loc = _Locator(model, None if convention is None else get_convention(convention))
-        if convention is not None:
+        if convention is not None and not reference_in_convention:
             ref = _reference_in_convention(ref, model, loc, kind)
     elif convention is not None:
         raise ValueError("convention: needs model= as well, to know the parameter layout")
     if kind == "spectrum":
         return _compare_spectrum(A, ref, rtol, atol)
     _check_shapes(A, ref, kind, model, loc)
-    return _compare_arrays(A, ref, kind, rtol, atol, loc)
+    return _compare_arrays(A, ref, kind, rtol, atol, loc, num_samples)
 
 
 def _check_tol(name: str, value: float) -> float:
@@ -334,7 +323,13 @@ def _errors(A: Array, ref: Array) -> tuple[Array, float, float, float, float]:
 
 
 def _compare_arrays(
-    A: Array, ref: Array, kind: str, rtol: float, atol: float, loc: _Locator | None
+    A: Array,
+    ref: Array,
+    kind: str,
+    rtol: float,
+    atol: float,
+    loc: _Locator | None,
+    num_samples: int | None = None,
 ) -> ComparisonReport:
     diff, max_abs, scale, max_rel, frob = _errors(A, ref)
     tol = atol + rtol * scale
@@ -366,7 +361,7 @@ def _compare_arrays(
     if loc is not None and axes:
         report.block_errors = _block_errors(diff, axes, loc, tol)
     if not report.passed and finite.all():
-        _explain(report, A, ref, tol, loc, axes)
+        explain_failure(report, A, ref, tol, loc, axes, num_samples)
     return report
 
 
@@ -405,89 +400,6 @@ def _block_errors(
         label = ", ".join(names[i] for i in idx)
         out[label if len(idx) == 1 else f"({label})"] = float(D[tuple(idx)])
     return dict(sorted(out.items(), key=lambda kv: -kv[1]))
-
-
-def _matches(A: Array, B: Array, tol: float) -> bool:
-    return bool(np.abs(A - B).max() <= tol)
-
-
-def _explain(
-    report: ComparisonReport,
-    A: Array,
-    ref: Array,
-    tol: float,
-    loc: _Locator | None,
-    axes: tuple[int, ...],
-) -> None:
-    """Add notes naming the likely cause of a failure (scale, layout, precision)."""
-    rr = float(np.vdot(ref, ref))
-    if rr > 0:
-        c = float(np.vdot(A, ref)) / rr
-        report.best_scale = c
-        scaled_tol = report.atol + report.rtol * abs(c) * float(np.abs(ref).max())
-        if abs(c - 1.0) > 1e-6 and _matches(A, c * ref, scaled_tol):
-            hint = (
-                "check the reduction (mean vs sum differ by N) and the loss scaling "
-                "(nn.MSELoss is 2/d_L times hessref's mean ½‖f − y‖²)"
-            )
-            if loc is not None:
-                hint += f"; here d_L = {loc.model.sizes[-1]}"
-            report.notes.append(f"theirs ≈ {c:.12g} × reference (a constant factor): {hint}")
-    if loc is not None and axes:
-        _explain_layout(report, A, ref, tol, loc, axes)
-    with np.errstate(over="ignore"):
-        single = A.astype(np.float32).astype(np.float64)
-    if np.array_equal(A, single) and report.max_rel_error < 1e-5:
-        report.notes.append(
-            "every entry of theirs is exactly representable in float32 and the error is "
-            f"{report.max_rel_error:.1e} relative: computed or stored in float32?"
-        )
-
-
-def _take(ref: Array, q: NDArray[np.int64], axes: tuple[int, ...]) -> Array:
-    for a in axes:
-        ref = np.take(ref, q, axis=a)
-    return ref
-
-
-def _explain_layout(
-    report: ComparisonReport,
-    A: Array,
-    ref: Array,
-    tol: float,
-    loc: _Locator,
-    axes: tuple[int, ...],
-) -> None:
-    model = loc.model
-    n = loc.size
-    for start, name in zip(loc.starts, loc.block_names(), strict=True):
-        l = int(name[1:])
-        d_out, d_in = model.sizes[l], model.sizes[l - 1]
-        if name[0] != "W" or d_out == 1 or d_in == 1:
-            continue  # a vector-shaped W has the same flat order in both layouts
-        block = np.arange(d_out * d_in).reshape(d_out, d_in)
-        for q_block in (block.T.ravel(), np.argsort(block.T.ravel())):
-            q = np.arange(n)
-            q[start : start + d_out * d_in] = start + q_block
-            if _matches(A, _take(ref, q, axes), tol):
-                report.notes.append(
-                    f"theirs matches the reference with the entries of {name} (shape "
-                    f"({d_out}, {d_in})) in transposed order, (in, out) instead of (out, in) "
-                    f"or vice versa: a weight-layout mix-up in layer {l}"
-                )
-                return
-    if loc.size != model.num_params or not np.array_equal(loc.perm, np.arange(n)):
-        return  # theirs was declared in a convention already
-    for conv in CONVENTIONS.values():
-        perm = permutation(model, conv)
-        if perm.size == n and not np.array_equal(perm, np.arange(n)):
-            if _matches(A, _take(ref, perm, axes), tol):
-                report.notes.append(
-                    f"theirs matches the reference in the {conv.name!r} layout "
-                    f"({conv.summary()}): pass convention={conv.name!r} or convert with "
-                    "hessref.oracle.conventions.from_convention"
-                )
-                return
 
 
 def _compare_spectrum(A: Array, ref: Array, rtol: float, atol: float) -> ComparisonReport:

@@ -1,0 +1,207 @@
+"""Verdict rules: predicates over one seed's measured quantities, with generated prose.
+
+A rule is a small frozen object. :meth:`Rule.holds` decides it for the measured
+quantities of ONE seed (a mapping name → value); :meth:`Rule.statement` writes it as a
+sentence built from its parameters, so the text can never disagree with the test:
+
+>>> r = AllOf(Compare("count", "==", 3), Compare("margin", ">=", 1.25))
+>>> r.statement({"count": "the ratio-rule outlier count", "margin": "the margin"})
+'the ratio-rule outlier count = 3 and the margin ≥ 1.25'
+>>> r.holds({"count": 3, "margin": 1.4}), r.holds({"count": 3, "margin": 1.1})
+(True, False)
+
+A missing, None or NaN quantity makes a rule fail (never silently pass).
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+_OPS = {
+    "==": (operator.eq, "="),
+    ">=": (operator.ge, "≥"),
+    "<=": (operator.le, "≤"),
+    ">": (operator.gt, ">"),
+    "<": (operator.lt, "<"),
+}
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def _label(labels: Mapping[str, str] | None, key: str) -> str:
+    return (labels or {}).get(key, f"`{key}`")
+
+
+def _number(measured: Mapping[str, Any], key: str) -> float | None:
+    value = measured.get(key)
+    if value is None or isinstance(value, (list, dict, str)):
+        return None
+    value = float(value)
+    return None if math.isnan(value) else value
+
+
+@dataclass(frozen=True)
+class Ref:
+    """Another measured quantity used as the right-hand side of :class:`Compare`.
+
+    The comparison is against ``factor · measured[name]``.
+    """
+
+    name: str
+    factor: float = 1.0
+
+
+class Rule:
+    """Base class of verdict rules (see the module docstring)."""
+
+    def holds(self, measured: Mapping[str, Any]) -> bool:  # pragma: no cover - abstract
+        """Whether the rule holds for one seed's measured quantities."""
+        raise NotImplementedError
+
+    def statement(self, labels: Mapping[str, str] | None = None) -> str:  # pragma: no cover
+        """The rule as a sentence; ``labels`` maps quantity names to phrases."""
+        raise NotImplementedError
+
+    def quantities(self) -> tuple[str, ...]:  # pragma: no cover - abstract
+        """The measured quantities the rule reads."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Compare(Rule):
+    """``measured[quantity] <op> value`` where value is a number or a :class:`Ref`.
+
+    Parameters
+    ----------
+    quantity : str
+        Key of the measured dict (a number).
+    op : {"==", ">=", "<=", ">", "<"}
+    value : float, int or Ref
+    """
+
+    quantity: str
+    op: str
+    value: float | int | Ref
+
+    def __post_init__(self) -> None:
+        if self.op not in _OPS:
+            raise ValueError(f"op: expected one of {sorted(_OPS)}, got {self.op!r}")
+
+    def holds(self, measured: Mapping[str, Any]) -> bool:
+        """See :meth:`Rule.holds`."""
+        left = _number(measured, self.quantity)
+        if isinstance(self.value, Ref):
+            right = _number(measured, self.value.name)
+            right = None if right is None else self.value.factor * right
+        else:
+            right = float(self.value)
+        if left is None or right is None:
+            return False
+        return bool(_OPS[self.op][0](left, right))
+
+    def statement(self, labels: Mapping[str, str] | None = None) -> str:
+        """See :meth:`Rule.statement`."""
+        if isinstance(self.value, Ref):
+            rhs = _label(labels, self.value.name)
+            if self.value.factor != 1.0:
+                rhs = f"{_fmt(float(self.value.factor))}× {rhs}"
+        else:
+            rhs = _fmt(self.value)
+        return f"{_label(labels, self.quantity)} {_OPS[self.op][1]} {rhs}"
+
+    def quantities(self) -> tuple[str, ...]:
+        """See :meth:`Rule.quantities`."""
+        extra = (self.value.name,) if isinstance(self.value, Ref) else ()
+        return (self.quantity, *extra)
+
+
+@dataclass(frozen=True)
+class Monotone(Rule):
+    """The list ``measured[quantity]`` increases (or decreases) along its order.
+
+    Parameters
+    ----------
+    quantity : str
+        Key of a list of numbers (e.g. λ_max for each value of a swept setting).
+    increasing : bool
+    min_ratio : float
+        Each step must change by at least this factor (1.0: strict monotonicity;
+        e.g. 1.1 means every next value ≥ 1.1× the previous one when increasing).
+    along : str
+        What the list is indexed by, for the statement (e.g. "the blob spread").
+    """
+
+    quantity: str
+    increasing: bool = True
+    min_ratio: float = 1.0
+    along: str = "the swept setting"
+
+    def holds(self, measured: Mapping[str, Any]) -> bool:
+        """See :meth:`Rule.holds`."""
+        values = measured.get(self.quantity)
+        if not isinstance(values, Sequence) or len(values) < 2:
+            return False
+        v = [float(x) for x in values]
+        if any(math.isnan(x) for x in v):
+            return False
+        pairs = zip(v, v[1:], strict=False)
+        if self.increasing:
+            return all(b > a and b >= self.min_ratio * a for a, b in pairs)
+        return all(b < a and a >= self.min_ratio * b for a, b in pairs)
+
+    def statement(self, labels: Mapping[str, str] | None = None) -> str:
+        """See :meth:`Rule.statement`."""
+        way = "increases" if self.increasing else "decreases"
+        by = ""
+        if self.min_ratio > 1:
+            by = f" by a factor ≥ {_fmt(float(self.min_ratio))} per step"
+        return f"{_label(labels, self.quantity)} strictly {way} with {self.along}{by}"
+
+    def quantities(self) -> tuple[str, ...]:
+        """See :meth:`Rule.quantities`."""
+        return (self.quantity,)
+
+
+@dataclass(frozen=True)
+class AllOf(Rule):
+    """All of several rules hold (their statements joined by "and")."""
+
+    rules: tuple[Rule, ...]
+
+    def __init__(self, *rules: Rule) -> None:
+        if not rules or not all(isinstance(r, Rule) for r in rules):
+            raise TypeError("AllOf: expected one or more Rule objects")
+        object.__setattr__(self, "rules", tuple(rules))
+
+    def holds(self, measured: Mapping[str, Any]) -> bool:
+        """See :meth:`Rule.holds`."""
+        return all(r.holds(measured) for r in self.rules)
+
+    def statement(self, labels: Mapping[str, str] | None = None) -> str:
+        """See :meth:`Rule.statement`."""
+        return " and ".join(r.statement(labels) for r in self.rules)
+
+    def quantities(self) -> tuple[str, ...]:
+        """See :meth:`Rule.quantities`."""
+        return tuple(q for r in self.rules for q in r.quantities())
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A named rule: ``name`` (short id used in JSON and tables) and the ``rule``.
+
+    ``claim`` optionally says which paper claim the rule tests (a paraphrase of the
+    paper's statement, not of our result).
+    """
+
+    name: str
+    rule: Rule
+    claim: str = ""
