@@ -379,10 +379,10 @@ MUTATIONS: list[Mutation] = [
     M(
         "operator_rmatvec",
         "hessref/operators.py",
-        "    def _rmatvec(self, x: Array) -> Array:\n        return self._matvec(x)",
-        "    def _rmatvec(self, x: Array) -> Array:\n        return -self._matvec(x)",
+        '"""Mᵀ x = M x (M is symmetric)."""\n        return self.matvec(x)',
+        '"""Mᵀ x = M x (M is symmetric)."""\n        return -self.matvec(x)',
         OPS,
-        "adjoint product sign",
+        "adjoint product (rmatvec) sign",
     ),
     # --- input validation --------------------------------------------------------------------
     M(
