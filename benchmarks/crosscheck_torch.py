@@ -1,6 +1,6 @@
 """Cross-check hessref against PyTorch's torch.func and print the relative errors.
 
-Run in an environment with torch (e.g. /work/venv-peers)::
+Run in an environment with torch (e.g. the .venv-peers that .ci/conformance.sh builds)::
 
     python benchmarks/crosscheck_torch.py
 

@@ -295,14 +295,22 @@ def plot_experiment(result: ExperimentResult) -> Figure:
     if not verdicts or not getattr(result, "per_seed", None):
         raise ValueError("result: expected an ExperimentResult with verdicts and per-seed values")
     series = _first_series(result.per_seed)
-    fig, axes = _new_axes(None, ncols=2 if series else 1, figsize=(5.5, 0.35 * len(verdicts) + 2))
+    fig, axes = _new_axes(None, ncols=2 if series else 1, figsize=(6.0, 0.3 * len(verdicts) + 2))
+    # rule names are long: leave room for them left of the first panel
+    fig.subplots_adjust(left=0.42 if not series else 0.25, wspace=0.6)
     ax = axes[0]
     rate = np.array([v["rate"] for v in verdicts])
     err = np.array(
         [[v["rate"] - v["low"] for v in verdicts], [v["high"] - v["rate"] for v in verdicts]]
     )
     y = np.arange(len(verdicts))[::-1]
-    ax.errorbar(rate, y, xerr=err, fmt="o", capsize=3)
+    null = np.array([v["name"].startswith("null") for v in verdicts])
+    for mask, color, label in ((~null, "C0", "rule"), (null, "0.55", "null baseline")):
+        if mask.any():
+            ax.errorbar(rate[mask], y[mask], xerr=err[:, mask], fmt="o", capsize=3,
+                        color=color, label=label)  # fmt: skip
+    if null.any():
+        ax.legend(fontsize="xx-small", loc="lower right")
     ax.set_yticks(y, [v["name"] for v in verdicts], fontsize="x-small")
     ax.set_xlim(-0.05, 1.05)
     ax.set_xlabel(f"rate over {len(result.seeds)} seeds (Wilson 95%)")
@@ -319,3 +327,139 @@ def plot_experiment(result: ExperimentResult) -> Figure:
             axes[1].legend(fontsize="xx-small")
     fig.suptitle(f"{result.name} ({result.mode})")
     return fig
+
+
+# ----------------------------------------------------------------------------------------
+# Training dynamics (edge of stability, loss slices, sign descent vs SGD)
+# ----------------------------------------------------------------------------------------
+def plot_sharpness(
+    steps: ArrayLike,
+    sharpness: ArrayLike,
+    lr: float | None = None,
+    losses: tuple[ArrayLike, ArrayLike] | None = None,
+    label: str | None = None,
+    axes: Sequence[Axes] | None = None,
+) -> Figure:
+    """λ_max(H) against the step, with the 2/η line; optionally the loss in a second panel.
+
+    Parameters
+    ----------
+    steps, sharpness : array_like (M,)
+        Recorded steps and λ_max (e.g. ``result.tracking.steps`` and ``.sharpness``).
+    lr : float, optional
+        Draws the stability threshold 2/η as a dashed line.
+    losses : (steps, values), optional
+        Loss curve for a second panel (log scale).
+    axes : sequence of Axes, optional
+        Draw into these (one, or two with ``losses``), e.g. to overlay several runs.
+    """
+    n = 2 if losses is not None else 1
+    if axes is None:
+        fig, axes = _new_axes(None, ncols=n)
+    fig = axes[0].figure
+    (line,) = axes[0].plot(np.asarray(steps), np.asarray(sharpness), label=label)
+    if lr is not None:
+        axes[0].axhline(2.0 / lr, ls="--", color=line.get_color(), lw=1)
+    axes[0].set_xlabel("step t")
+    axes[0].set_ylabel("sharpness λ_max(H)")
+    if losses is not None:
+        axes[1].plot(np.asarray(losses[0]), np.asarray(losses[1]), color=line.get_color())
+        axes[1].set_yscale("log")
+        axes[1].set_xlabel("step t")
+        axes[1].set_ylabel("training loss")
+    if label is not None:
+        axes[0].legend(fontsize=8)
+    return fig
+
+
+def plot_loss_slice(
+    alphas: ArrayLike | tuple[ArrayLike, ArrayLike],
+    values: ArrayLike,
+    label: str | None = None,
+    ax: Axes | None = None,
+) -> Figure:
+    """A 1-D slice (a curve) or a 2-D slice (contours) from :func:`hessref.landscape.loss_along`."""
+    fig, (ax,) = _new_axes(ax)
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim == 1:
+        ax.plot(np.asarray(alphas), values, label=label)
+        ax.set_xlabel("α")
+        ax.set_ylabel("L(θ + α d)")
+        if label is not None:
+            ax.legend(fontsize=8)
+        return fig
+    a, b = alphas if isinstance(alphas, tuple) else (alphas, alphas)
+    cs = ax.contour(np.asarray(a), np.asarray(b), values.T, levels=15)
+    ax.clabel(cs, fontsize=6)
+    ax.set_xlabel("α (d₁)")
+    ax.set_ylabel("β (d₂)")
+    return fig
+
+
+def plot_edge_of_stability(result: Any) -> Figure:
+    """Figure of the ``edge-of-stability`` experiment: λ_max vs step per η (all seeds),
+    dashed 2/η lines, and the loss (first seed).
+    """
+    fig, axes = _new_axes(None, ncols=2)
+    lrs = result.settings["lrs"]
+    colors = [f"C{i}" for i in range(len(lrs))]
+    for m in result.per_seed:
+        for i in range(len(lrs)):
+            axes[0].plot(m[f"steps_{i}"], m[f"sharpness_{i}"], color=colors[i], alpha=0.4, lw=1)
+    first = result.per_seed[0]
+    for i, lr in enumerate(lrs):
+        axes[0].axhline(2.0 / lr, ls="--", color=colors[i], lw=1.2, label=f"2/η, η = {lr:g}")
+        axes[1].plot(first[f"steps_{i}"], first[f"loss_{i}"], color=colors[i], label=f"η = {lr:g}")
+    axes[0].set_xlabel("step t")
+    axes[0].set_ylabel("sharpness λ_max(H)")
+    axes[0].legend(fontsize=7)
+    axes[1].set_yscale("log")
+    axes[1].set_xlabel("step t")
+    axes[1].set_ylabel(f"training loss (seed {result.seeds[0]})")
+    axes[1].legend(fontsize=7)
+    fig.suptitle(f"edge of stability, {len(result.seeds)} seeds")
+    return fig
+
+
+def plot_sign_vs_sgd(result: Any) -> Figure:
+    """Figure of the ``sign-vs-sgd`` experiment: final relative loss vs d per optimizer and
+    noise type (median over seeds, bars from min to max), quadratic and MLP panels.
+    """
+    fig, axes = _new_axes(None, ncols=2)
+    panels = (("q", "sizes", "quadratic"), ("mlp", "mlp_widths", "MLP"))
+    for ax, (kind, key, title) in zip(axes, panels, strict=True):
+        J = len(result.settings[key])
+        d = [result.per_seed[0][f"{kind}_d_{j}"] for j in range(J)]
+        for k, opt in enumerate(("sgd", "sign", "muon")):
+            for noise, style in (("sparse", "-o"), ("dense", ":s")):
+                vals = np.array(
+                    [
+                        [m[f"{kind}_final_{opt}_{noise}_{j}"] for j in range(J)]
+                        for m in result.per_seed
+                    ]
+                )
+                med = np.median(vals, axis=0)
+                err = [med - vals.min(axis=0), vals.max(axis=0) - med]
+                ax.errorbar(
+                    d,
+                    med,
+                    yerr=err,
+                    fmt=style,
+                    color=f"C{k}",
+                    ms=4,
+                    capsize=2,
+                    label=f"{opt}, {noise}",
+                )
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xticks(d, [str(x) for x in d], minor=False)
+        ax.set_xticks([], minor=True)
+        ax.set_xlabel("dimension d")
+        ax.set_ylabel("final loss / initial loss")
+        ax.set_title(title, fontsize=9)
+    axes[0].legend(fontsize=6, ncol=2)
+    fig.suptitle(f"SGD vs SignSGD vs Muon, {len(result.seeds)} seeds")
+    return fig
+
+
+_PLOTTERS.update({"edge-of-stability": plot_edge_of_stability, "sign-vs-sgd": plot_sign_vs_sgd})

@@ -286,6 +286,16 @@ class OracleCase:
         for start in range(0, self.X.shape[0], B):
             yield self.X[start : start + B], self.y[start : start + B]
 
+    def expected(
+        self,
+        kind: str,
+        convention: Convention | str = "hessref",
+        vector: ArrayLike | None = None,
+    ) -> tuple[Array, str]:
+        """:func:`expected_value` of this case, with the case's reduction in ``convention``."""
+        conv = dataclasses.replace(get_convention(convention), reduction=self.reduction)
+        return expected_value(self.bundle, kind, conv, vector)
+
     def check(self, theirs: ArrayLike, **kwargs: Any) -> ComparisonReport:
         """:func:`assert_curvature_close` on this case (``kind=``, ``convention=``, ...)."""
         return assert_curvature_close(

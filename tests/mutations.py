@@ -370,7 +370,7 @@ MUTATIONS: list[Mutation] = [
     ),
     M(
         "operator_matvecs_count",
-        "hessref/operators.py",
+        "hessref/operators/curvature.py",
         "self.num_matvecs += K",
         "self.num_matvecs += 1",
         OPS,
@@ -378,7 +378,7 @@ MUTATIONS: list[Mutation] = [
     ),
     M(
         "operator_rmatvec",
-        "hessref/operators.py",
+        "hessref/operators/curvature.py",
         '"""Mᵀ x = M x (M is symmetric)."""\n        return self.matvec(x)',
         '"""Mᵀ x = M x (M is symmetric)."""\n        return -self.matvec(x)',
         OPS,
@@ -477,7 +477,7 @@ MUTATIONS: list[Mutation] = [
     # --- training sampling (§16) ---------------------------------------------------------------
     M(
         "sgd_with_replacement",
-        "hessref/train.py",
+        "hessref/train/loop.py",
         "buffer = np.concatenate([buffer, gen.permutation(num_samples)])",
         "buffer = np.concatenate([buffer, gen.integers(0, num_samples, num_samples)])",
         TRAIN,
@@ -485,9 +485,9 @@ MUTATIONS: list[Mutation] = [
     ),
     M(
         "sgd_batch_scale",
-        "hessref/train.py",
-        "batch_scale = None if batch_size is None else problem.scale * N / batch_size",
-        "batch_scale = None if batch_size is None else problem.scale",
+        "hessref/train/loop.py",
+        "run.batch_scale = problem.scale * problem.num_samples / batch_size",
+        "run.batch_scale = problem.scale",
         TRAIN,
         "minibatch gradient not rescaled to the batch mean",
     ),

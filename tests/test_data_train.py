@@ -167,7 +167,7 @@ def test_divergence_raises_with_step_and_advice():
         train(model, theta0, X, Y, loss="mse", lr=2.5 / lam, steps=10_000)
     with pytest.raises(TrainingDivergedError):
         train(model, theta0, X, Y, loss="mse", lr=1e6, steps=50)
-    # just below 2/λ_max it converges (docs/theory.md §15)
+    # just below 2/λ_max it converges (docs/theory.md, section "Gradient descent on a quadratic")
     res = train(model, theta0, X, Y, loss="mse", lr=1.9 / lam, steps=300)
     assert res.losses[-1] < res.losses[0]
 

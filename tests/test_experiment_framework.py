@@ -231,3 +231,18 @@ def test_null_baselines_apply_the_rule_at_init_and_on_shuffled_labels():
     assert np.array_equal(seen[1][1], shuffled_labels(y, 0))  # the seeded permutation
     assert out["shuffled_count"] == len(set(shuffled_labels(y, 0)[:4].tolist()))
     assert out["init_margin"] > 1 and "shuffled_margin" in out
+
+
+def test_missing_values_are_not_counted_in_spreads():
+    per_seed = [{"x": 1.0, "count": None, "margin": 2.0}, {"x": 3.0, "count": 4, "margin": 1.0}]
+    res = summarise(TOY, TOY.settings(True), [0, 1], per_seed)
+    assert res.numbers["count"]["n"] == 1 and res.numbers["count"]["median"] == 4.0
+    assert res.numbers["x"]["n"] == 2 and res.verdict("count")["outcomes"] == [False, False]
+
+
+def test_numpy_values_become_plain_json():
+    per_seed = [{"x": np.float64(1.5), "count": np.int64(1), "margin": 2.0, "v": np.ones(2)}]
+    res = summarise(TOY, TOY.settings(True), [0], per_seed)
+    assert type(res.per_seed[0]["x"]) is float and type(res.per_seed[0]["count"]) is int
+    assert res.per_seed[0]["v"] == [1.0, 1.0]
+    assert ExperimentResult.from_json(res.to_json()) == res

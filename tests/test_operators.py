@@ -137,6 +137,25 @@ def test_ragged_chunks_match_dense(N, batch_size, loss, reduction):
         assert rel_err(op @ V, dense[mode] @ V, scale) <= TOL, mode
 
 
+@pytest.mark.parametrize("activation", ["tanh", "softplus"])
+def test_single_output_model(activation):
+    """d_L = 1 (scalar regression): every way of applying H, G, R against autograd."""
+    sizes = [3, 5, 4, 1]
+    model, theta, X, y = make_case(sizes, activation, "mse", N=7, seed=4)
+    H_ref = ref_hessian(sizes, activation, theta, X, y, "mse", "mean")
+    G_ref = ref_gauss_newton(sizes, activation, theta, X, y, "mse", "mean")
+    dense = {"hessian": H_ref, "ggn": G_ref, "residual": H_ref - G_ref}
+    rng = np.random.default_rng(5)
+    for mode, factory in FACTORIES.items():
+        op = factory(model, theta, X, y, batch_size=3)  # 3 + 3 + 1 rows
+        assert_all_products(op, dense[mode], rng, np.linalg.norm(H_ref))
+    assert np.linalg.norm(H_ref - G_ref) > 1e-3 * np.linalg.norm(H_ref)  # R is not trivial
+    # cross-entropy with one logit: softmax ≡ 1, loss and H identically 0 -- refused with advice
+    labels = np.zeros(7, dtype=int)
+    with pytest.raises(ValueError, match=r"cross_entropy needs d_L >= 2.*two logits"):
+        hessian_operator(model, theta, X, labels, loss="cross_entropy", batch_size=3)
+
+
 @pytest.mark.parametrize("activation", ["tanh", "gelu", "softplus"])
 @pytest.mark.parametrize("loss", ["mse", "cross_entropy"])
 def test_to_dense_matches_autograd(activation, loss):
@@ -228,7 +247,7 @@ def test_forward_cache_is_bounded_and_bit_identical(monkeypatch):
             assert np.array_equal(op @ V[:, 0], want[:, 0]), mode
         assert op.cached_bytes == 8 * per_row and sorted(op._caches) == [0, 1]
     # automatic chunking that changes with K resets the cache and stays exact
-    monkeypatch.setattr("hessref.operators.WORKSPACE_BYTES", 4000)
+    monkeypatch.setattr("hessref.operators.curvature.WORKSPACE_BYTES", 4000)
     op = hessian_operator(model, theta, X, y, loss="cross_entropy", cache_bytes=10**6)
     ref = hessian_operator(model, theta, X, y, loss="cross_entropy")
     assert op.rows_per_chunk(1) != op.rows_per_chunk(3)
@@ -314,6 +333,72 @@ def test_thread_and_process_executors_give_identical_bits():
         op = hessian_operator(model, theta, X, y, executor=threads, **kw)
         b = spla.eigsh(op, k=2, which="LA", v0=v0, return_eigenvectors=False)
         assert np.array_equal(a, b)
+
+
+def test_one_operator_shared_by_threads(monkeypatch):
+    """Products from 4 threads at once, forward caches on: same bits, exact counter and cache.
+
+    A barrier starts each round of 4 products together on a fresh operator and a slowed
+    forward pass (sleep 20 ms) makes every thread miss the same empty cache slots, then
+    insert together; a tiny switch interval interleaves them inside the bookkeeping.
+    """
+    import sys
+    import threading
+    import time
+
+    import hessref.operators.curvature as curvature
+
+    def slow_forward(*args, **kwargs):
+        time.sleep(0.02)
+        return hr.core.mlp.forward(*args, **kwargs)
+
+    monkeypatch.setattr(curvature, "forward", slow_forward)
+    model, theta, X, y = make_case([20, 32, 32, 3], "tanh", "cross_entropy", N=400, seed=12)
+    kw = {"loss": "cross_entropy", "batch_size": 100}  # 4 chunks
+    rng = np.random.default_rng(13)
+    Vs = [rng.normal(size=(model.num_params, k)) for k in (1, 2, 3, 4)]
+    ref = hessian_operator(model, theta, X, y, **kw)
+    want = [ref @ V for V in Vs]
+    per_chunk = 8 * 100 * (32 + 32 + 32 + 32 + 3 + 32 + 32 + 32 + 32)  # A, Z, σ′, σ″
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        for _ in range(3):
+            op = hessian_operator(model, theta, X, y, cache_bytes=2 * per_chunk, **kw)
+            barrier = threading.Barrier(len(Vs))
+
+            def product(V, op=op, barrier=barrier):
+                barrier.wait()
+                return op @ V
+
+            with ThreadPoolExecutor(len(Vs)) as pool:
+                got = list(pool.map(product, Vs))
+            assert all(np.array_equal(g, w) for g, w in zip(got, want))
+            assert op.num_matvecs == 10
+            assert sorted(op._caches) == [0, 1]
+            assert op.cached_bytes == 2 * per_chunk
+    finally:
+        sys.setswitchinterval(old)
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
+def test_non_finite_chunk_is_named():
+    """Data with NaN that bypassed validation: ChunkError naming the chunk, rows and culprit."""
+    import dataclasses
+
+    from hessref.core.problem import make_problem
+    from hessref.operators import ChunkError
+
+    model, theta, X, y = make_case([3, 4, 2], "tanh", "mse", N=7, seed=14)
+    X = X.copy()
+    problem = make_problem(model, theta, X, y)
+    X[5, 1] = np.inf  # after validation
+    op = CurvatureOperator(dataclasses.replace(problem, X=X), "ggn", batch_size=3)
+    with pytest.raises(
+        ChunkError,
+        match=r"chunk 1 \(rows 3:6 of X\) of the G product is not finite.*first at row 5",
+    ):
+        op @ np.ones(model.num_params)
 
 
 # --- memory -----------------------------------------------------------------------------------
@@ -406,6 +491,15 @@ def test_bad_vectors(small_op):
         op.matmat(np.ones((P, 2), dtype=complex))
     with pytest.raises(TypeError, match=r"v: expected a real numeric array"):
         op.matvec(np.array(["a"] * P))
+    # 3-D arrays: named by shape, not printed (SciPy's own message prints the whole array)
+    for how, call in (("op @ x", lambda x: op @ x), ("x @ op", lambda x: x @ op),
+                      ("op @ x", lambda x: op(x)), ("op @ x", lambda x: op.dot(x))):  # fmt: skip
+        with pytest.raises(
+            ValueError,
+            match=rf"x \(in {how}\): expected a vector of shape \(P,\) or a block of shape \(P, K\) with P = {P}, got a 3-D array of shape \({P}, 2, 2\)",
+        ) as err:
+            call(np.full((P, 2, 2), 7.0))
+        assert "7." not in str(err.value)
     # integer and float32 vectors are accepted and converted
     assert (op @ np.ones(P, dtype=np.int64)).dtype == np.float64
     assert (op @ np.ones(P, dtype=np.float32)).dtype == np.float64

@@ -216,3 +216,38 @@ def test_oracle_names_import_from_every_documented_path():
         assert hasattr(hessref.conventions, name), name
     for name in ("compare", "ComparisonReport", "KINDS"):
         assert hasattr(hessref.compare, name), name
+
+
+def test_three_line_plugin_use_in_another_project(tmp_path):
+    """The README's three lines, run by pytest in a separate project directory."""
+    import subprocess
+    import sys
+
+    (tmp_path / "conftest.py").write_text('pytest_plugins = ["hessref.testing"]\n')
+    (tmp_path / "test_mine.py").write_text(
+        "def test_my_hessian(hessref_case):\n"
+        "    if hessref_case.name == 'tanh-mse-d1':\n"
+        "        hessref_case.check(hessref_case.bundle.H, kind='H')\n"
+    )
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-c",
+            "/dev/null",
+            "--rootdir",
+            str(tmp_path),
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+    )
+    n = len(oracle.fixture_catalogue())
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert f"{n} passed" in run.stdout, run.stdout

@@ -6,7 +6,8 @@ from :func:`hessref.conventions.to_state_dict`, and PyTorch's own losses
 ``torch.func``. hessref's bundle, mapped by :func:`hessref.oracle.in_convention`
 with the ``"torch"`` convention (which applies the documented 2/d_L or 2 factor of
 ``nn.MSELoss``), must agree to 1e-10 relative. Skipped when torch is not installed
-(hessref never depends on it; CI has no torch).
+(hessref never depends on it): CI runs it in the peers' environment of
+``.ci/conformance.sh``, where a skip fails the stage.
 """
 
 from __future__ import annotations

@@ -48,6 +48,8 @@ try:
     import torch
 except ImportError:  # the PyTorch cells below are skipped
     torch = None
+if torch is None and os.environ.get("HESSREF_REQUIRE_TORCH") == "1":
+    raise RuntimeError("HESSREF_REQUIRE_TORCH=1 but torch is not installed")  # CI: peers env
 
 FAST = os.environ.get("HESSREF_FAST") == "1"
 rng = np.random.default_rng(0)
@@ -224,6 +226,88 @@ if torch is not None:
     assert right.passed
 else:
     print("PyTorch is not installed: skipping the PyTorch cells.")
+
+# %% [markdown]
+# ## In your test suite: `hessref.testing`
+#
+# `assert_curvature_close(theirs, model, theta, X, y, kind=..., convention=..., loss=...)`
+# maps hessref's exact value into your layout and loss scaling and raises an
+# `AssertionError` carrying the comparison report when they differ: the worst entry by
+# parameter name, every weight block stored transposed, a missing or extra $1/N$.
+# Here a Hessian with the second weight block stored (in, out) and a Gauss-Newton
+# matrix summed instead of averaged over the samples:
+
+# %%
+from hessref.testing import assert_curvature_close, catalogue_cases
+
+s2 = model.weight_slice(2)
+q = np.arange(model.num_params)
+q[s2] = s2.start + np.arange(64).reshape(8, 8).T.ravel()  # W2 (8, 8) stored (in, out)
+for label, theirs, kind in (
+    ("H, W2 transposed", ref.H[np.ix_(q, q)], "H"),
+    ("N·G", N * ref.G, "G"),
+):
+    try:
+        assert_curvature_close(theirs, model, theta, X, y, kind=kind, loss="cross_entropy")
+        raise RuntimeError(f"{label}: should have failed")
+    except AssertionError as err:
+        print(f"{label}:", str(err).splitlines()[0])
+ok = assert_curvature_close(ref.H, model, theta, X, y, kind="H", loss="cross_entropy", bundle=ref)
+print("the exact H passes:", ok.passed)
+
+# %% [markdown]
+# The catalogue of hessref's test problems (activations × losses × depths, both reductions,
+# ragged minibatches) comes as a pytest plugin, so another project runs its own code on
+# every case in three lines:
+#
+# ```python
+# pytest_plugins = ["hessref.testing"]                      # conftest.py
+#
+# def test_my_hessian(hessref_case):                        # test_mine.py
+#     hessref_case.check(my_hessian(*hessref_case.args), kind="H", convention="torch")
+# ```
+#
+# `hessref_case.batches()` yields the ragged minibatches for tools that batch. Below,
+# "my_hessian" is `torch.func.hessian` of PyTorch's own loss on the same net, run over
+# every catalogue case (this is what hessref's conformance suite does for torch.func,
+# JAX, curvlinops, BackPACK and PyHessian; see docs/conformance.md).
+
+# %%
+if torch is not None:
+
+    def my_hessian(case_model, case_theta, case_X, case_y, case):
+        layers = []
+        for l in range(1, case_model.num_layers + 1):
+            layers.append(torch.nn.Linear(case_model.sizes[l - 1], case_model.sizes[l]))
+            if l < case_model.num_layers:
+                layers.append(getattr(torch.nn, case_model.activation.torch_name)())
+        net_c = torch.nn.Sequential(*layers)
+        net_c.load_state_dict(
+            {k: torch.from_numpy(v) for k, v in to_state_dict(case_model, case_theta).items()}
+        )
+        names_c = [n for n, _ in net_c.named_parameters()]
+        shapes_c = [p.shape for p in net_c.parameters()]
+        loss_c = (torch.nn.MSELoss if case.loss == "mse" else torch.nn.CrossEntropyLoss)(
+            reduction=case.reduction
+        )
+
+        def L(flat_t):
+            out, pos = {}, 0
+            for n, s in zip(names_c, shapes_c, strict=True):
+                out[n] = flat_t[pos : pos + s.numel()].reshape(s)
+                pos += s.numel()
+            F = torch.func.functional_call(net_c, out, (torch.from_numpy(case_X),))
+            return loss_c(F, torch.from_numpy(case_y))
+
+        flat_c = torch.nn.utils.parameters_to_vector(net_c.parameters()).detach()
+        return torch.func.hessian(L)(flat_c).numpy()
+
+    cases = catalogue_cases()[: 6 if FAST else None]
+    worst = max(
+        c.check(my_hessian(*c.args, c), kind="H", convention="torch").max_rel_error for c in cases
+    )
+    print(f"torch.func.hessian on {len(cases)} catalogue cases: worst relative error {worst:.1e}")
+    assert worst < 1e-10
 
 # %% [markdown]
 # ## Fixtures: the reference without hessref

@@ -19,7 +19,6 @@ from hessref.cli.output import (
     UsageError,
     os_reason,
     prepare_output,
-    to_jsonable,
     write_report_folder,
 )
 
@@ -56,7 +55,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     figures = demo_figures(result.per_seed[0], result.settings)
     argv = ["demo", "--seed", str(args.seed), *(["--fast"] if args.fast else []), "--out", "DIR"]
     texts = {
-        "summary.json": json.dumps(to_jsonable(json.loads(result.to_json())), indent=1) + "\n",
+        "summary.json": json.dumps(json.loads(result.to_json()), indent=1) + "\n",
         "report.md": report.demo_markdown(result, list(figures), command_line(argv)),
     }
     write_report_folder(out, texts, figures, args.force)
@@ -138,7 +137,7 @@ def _reproduce_all(args: argparse.Namespace) -> int:
     progress = make_progress(args.quiet)
     t0 = time.perf_counter()
     results, figures, texts = [], {}, {}
-    for name in EXPERIMENTS:
+    for name in sorted(EXPERIMENTS, key=lambda n: (EXPERIMENTS[n].paper, n)):
         res = _run(name, args, progress)
         fig, txt = _result_files(res)
         results.append(res)

@@ -15,8 +15,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 
 class UsageError(Exception):
     """A problem with the command-line arguments or outputs, reported as one line (status 2)."""
@@ -54,19 +52,6 @@ def prepare_output(path: Path, force: bool, kind: str = "folder") -> None:
             pass
     except OSError as exc:
         raise UsageError(f"cannot write the output {kind} '{path}': {os_reason(exc)}") from None
-
-
-def to_jsonable(value: Any) -> Any:
-    """Recursively convert NumPy scalars/arrays (and tuples) into plain JSON types."""
-    if isinstance(value, dict):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return to_jsonable(value.tolist())
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
 
 
 def _fill(folder: Path, texts: Mapping[str, str], figures: Mapping[str, Any]) -> None:

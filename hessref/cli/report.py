@@ -218,15 +218,26 @@ def demo_markdown(result: Any, figures: Sequence[str], command: str) -> str:
 
 
 # --------------------------------------------------------------------------- --all
+def _claim_cell(result: Any, v: dict) -> str:
+    if v["name"].startswith("null"):
+        return "null baseline: the same rule where no class signal is expected"
+    return v["claim"] or result.claim
+
+
 def claims_table(results: Sequence[Any]) -> str:
-    """One row per verdict rule of every result: claim, setting, rule, rate, verdict."""
+    """One row per verdict rule of every result: claim, setting, rule, rate, verdict.
+
+    The experiment and paper are named on the first row of each experiment only.
+    """
     rows = []
     for r in results:
-        for v in r.verdicts:
+        for i, v in enumerate(r.verdicts):
+            first = i == 0
             rows.append(
-                (f"[{r.name}](#{r.name})", r.paper, v["claim"] or r.claim,
-                 f"{r.mode}, {len(r.seeds)} seeds", f"{v['name']}: {v['statement']}",
-                 rate_text(v), majority_label(v["low"], v["high"]))
+                (f"[{r.name}](#{r.name})" if first else "", r.paper if first else "",
+                 _claim_cell(r, v), f"{r.mode}, {len(r.seeds)} seeds" if first else "",
+                 f"{v['name']}: {v['statement']}", rate_text(v),
+                 majority_label(v["low"], v["high"]))
             )  # fmt: skip
     header = ("experiment", "paper", "paper's claim", "our setting", "rule", "rate", "verdict")
     return md_table(header, rows)

@@ -13,6 +13,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from hessref.core.mlp import MLP, backprop_gradient, backprop_seeds, forward
 from hessref.core.problem import (
+    Problem,
     check_directions,
     check_inputs,
     check_model,
@@ -73,9 +74,7 @@ def loss(
     >>> hr.loss(model, theta, np.ones((4, 2)), np.array([0, 1, 0, 1]), loss="cross_entropy")
     0.6931471805599453
     """
-    p = make_problem(model, theta, X, y, loss, reduction)
-    F = forward(p.model, p.params, p.X).F
-    return float(p.scale * p.loss.value(F, p.y).sum())
+    return problem_loss(make_problem(model, theta, X, y, loss, reduction))
 
 
 def gradient(
@@ -92,10 +91,30 @@ def gradient(
     δ_L = s r_i, δ_{l-1} = σ′(z_{l-1}) ⊙ W_lᵀ δ_l, ∂L/∂W_l = Σ_i δ_l a_{l-1}ᵀ, ∂L/∂b_l = Σ_i δ_l.
     Arguments as in :func:`loss`.
     """
-    p = make_problem(model, theta, X, y, loss, reduction)
+    return problem_loss_and_gradient(make_problem(model, theta, X, y, loss, reduction))[1]
+
+
+def problem_loss(p: Problem) -> float:
+    """L = s Σ_i ℓ(f_i, y_i) of a validated :class:`~hessref.core.problem.Problem` (one forward).
+
+    The kernel behind :func:`loss`, for callers that validated once and evaluate many
+    times (training loops, loss slices); ``p.scale`` is the per-sample weight s.
+    """
+    F = forward(p.model, p.params, p.X).F
+    return float(p.scale * p.loss.value(F, p.y).sum())
+
+
+def problem_loss_and_gradient(p: Problem) -> tuple[float, Array]:
+    """(L, ∇L) of a validated Problem from one forward pass and one backprop.
+
+    The kernel behind :func:`gradient`; ∇L has shape (P,). Rows and weight come from
+    ``p.X``, ``p.y`` and ``p.scale``, so a minibatch is ``dataclasses.replace(p, X=..., y=...,
+    scale=...)``.
+    """
     cache = forward(p.model, p.params, p.X)
+    value = float(p.scale * p.loss.value(cache.F, p.y).sum())
     grads = backprop_gradient(p.params, cache, p.scale * p.loss.gradient(cache.F, p.y))
-    return p.model.flatten(grads)
+    return value, p.model.flatten(grads)
 
 
 def jacobian(model: MLP, theta: ArrayLike, X: ArrayLike) -> Array:

@@ -17,7 +17,12 @@ module                 contents
 ``sagun2017``          ``init-vs-trained``, ``outliers-vs-classes``, ``bulk-vs-width``,
                        ``hessian-split`` (Sagun et al. 2017, arXiv:1706.04454)
 ``batch_size``         ``small-vs-large-batch`` (Sagun et al. 2017, §4)
+``factors``            ``data-vs-architecture`` (crossed design), ``sample-size``
+``loss_activation``    ``loss-and-activation`` (ReLU/tanh + CE, ReLU + MSE)
 =====================  ===================================================================
+
+Other modules of this package (e.g. from other work streams) register more experiments
+the same way; :func:`registry` lists them all.
 
 Every module of this package is imported here, so a module that calls
 :func:`~hessref.experiments.framework.register` at import time is registered

@@ -128,9 +128,15 @@ def null_baselines(
     }
 
 
-def count_rule(prefix: str, target: int, margin: float) -> AllOf:
-    """The rule: count = target and margin ≥ margin, for the count entry ``prefix``."""
-    return AllOf(Compare(f"{prefix}count", "==", target), Compare(f"{prefix}margin", ">=", margin))
+def count_rule(prefix: str, target: int, margin: float, suffix: str = "") -> AllOf:
+    """The rule: count = target and margin ≥ margin, on the entry ``prefix``/``suffix``.
+
+    The quantities read are ``f"{prefix}count{suffix}"`` and ``f"{prefix}margin{suffix}"``.
+    """
+    return AllOf(
+        Compare(f"{prefix}count{suffix}", "==", target),
+        Compare(f"{prefix}margin{suffix}", ">=", margin),
+    )
 
 
 def count_labels(prefix: str, what: str) -> dict[str, str]:

@@ -22,7 +22,7 @@ import numpy as np
 
 import hessref as hr
 from hessref import data
-from hessref.experiments.baselines import outlier_count
+from hessref.experiments.baselines import count_rule, outlier_count
 from hessref.experiments.common import spectrum_of
 from hessref.experiments.framework import Experiment, Progress, derive_seeds, register
 from hessref.experiments.rules import Compare, Monotone, Ref, Verdict
@@ -60,7 +60,10 @@ def _measure(s: dict, seed: int, progress: Progress) -> dict[str, Any]:
     X, y, Xt, yt = Xa[: s["samples"]], ya[: s["samples"]], Xa[s["samples"] :], ya[s["samples"] :]
     model = hr.MLP([64, *s["hidden"], 10], s["activation"])
     theta0 = model.init(sd["init"])
-    out: dict[str, Any] = {k: [] for k in ("train_loss", "test_loss", "lambda_max", "count")}
+    init = outlier_count(spectrum_of(model, theta0, X, y, s["loss"]), s["top"], s["outlier_rule"])
+    keys = ("lambda_max", "train_loss", "test_loss", "count")  # the first list is plotted
+    out: dict[str, Any] = {k: [] for k in keys}
+    out.update(init_count=init["count"], init_margin=init["margin"])
     out["margin"] = []
     ends = []
     for i, B in enumerate(s["batch_sizes"]):
@@ -70,11 +73,10 @@ def _measure(s: dict, seed: int, progress: Progress) -> dict[str, Any]:
         c = outlier_count(ev, s["top"], s["outlier_rule"])
         test = float(hr.loss(model, res.theta, Xt, yt, loss=s["loss"]))
         progress(f"batch {B}: train {res.losses[-1]:.3g}, test {test:.3g}, λ_max {ev[0]:.3g}")
-        for key, v in zip(
-            out, (float(res.losses[-1]), test, float(ev[0]), c["count"]), strict=False
-        ):
+        values = {"lambda_max": float(ev[0]), "train_loss": float(res.losses[-1]),
+                  "test_loss": test, "count": c["count"], "margin": c["margin"]}  # fmt: skip
+        for key, v in values.items():
             out[key].append(v)
-        out["margin"].append(c["margin"])
     cont = _sgd(model, ends[-1], X, y, s, s["batch_sizes"][0], sd["continue"])
     sb, lb = ends[0], ends[-1]
     out["barrier_sb_lb"], out["line_sb_lb"] = _line(model, sb, lb, X, y, s)
@@ -101,6 +103,9 @@ def _rules(s: dict) -> list[Verdict]:
         *(Verdict(name, Compare(a, "<", Ref(c))) for name, a, c in smaller),
         Verdict("λ_max increases with batch size", Monotone("lambda_max", along="the batch size")),
         Verdict("same outlier count", Compare("count_large", "==", Ref("count_small"))),
+        Verdict("small batch: count = C", count_rule("", 10, s["min_margin"], "_small")),
+        Verdict("large batch: count = C", count_rule("", 10, s["min_margin"], "_large")),
+        Verdict("null: init H count = C", count_rule("init_", 10, s["min_margin"])),
         Verdict("no barrier SB–LB", Compare("barrier_sb_lb", "<=", b)),
         Verdict("no barrier LB–(LB→SB)", Compare("barrier_lb_continued", "<=", b)),
     ]
@@ -112,6 +117,10 @@ _LABELS = {
     "sharpness_ratio": "λ_max(large batch) / λ_max(small batch)",
     "count_small": "the outlier count at the smallest batch",
     "count_large": "the outlier count at the largest batch",
+    "margin_small": "the margin at the smallest batch",
+    "margin_large": "the margin at the largest batch",
+    "init_count": "the outlier count of H at initialisation",
+    "init_margin": "the margin of H at initialisation",
     "barrier_sb_lb": "the SB–LB barrier / the higher endpoint loss",
     "barrier_lb_continued": "the LB–(LB→SB) barrier / the higher endpoint loss",
     "random_rise": "the relative loss rise along a random direction of the same length",
@@ -131,6 +140,7 @@ _COMMON = {
     "optimizer": "minibatch SGD, constant step",
     "top": 40,
     "outlier_rule": "ratio",
+    "min_margin": 1.25,
     "max_barrier": 0.1,
     "alphas": [float(a) for a in np.linspace(-0.5, 1.5, 41)],
 }

@@ -6,8 +6,9 @@ class std ``spread``, globally standardised), an MLP d→hidden→K with biases,
 full-batch GD with constant step until ``target_loss`` (or ``max_steps``), and outlier
 counting by ``outlier_rule`` among the ``top`` largest eigenvalues, a count being called
 a real group only when its margin (winning ratio / runner-up ratio) is ≥ ``min_margin``.
-The full values are the regime of Sagun et al. 2017 scaled to d = 20 (docs/theory.md
-§14); the fast values are sized for CI.
+The counting rules are those of docs/theory.md §14. The full values scale the setting
+of Sagun et al. 2017 (arXiv:1706.04454, App. A: 100-dimensional clusters, 100→30→30→k)
+down to d = 20 so the exact H stays small; the fast values are sized for CI.
 """
 
 from __future__ import annotations

@@ -74,7 +74,8 @@ def _measure(s: dict, seed: int, progress: Progress) -> dict[str, Any]:
     stats = {
         k: spectrum_statistics(v, top=s["top"], near_zero=s["near_zero"]) for k, v in ev.items()
     }
-    return {
+    return {  # the first list of numbers is what plot_experiment draws per seed
+        "top_eigenvalues": stats["H"]["top"],
         "num_params": model.num_params,
         "sizes": list(model.sizes),
         "steps": run.num_steps,

@@ -32,7 +32,9 @@ def _cell(s: dict, sd: dict, progress: Progress, C: int, sep: float, width: int)
     ev = np.asarray(out.pop("top_eigenvalues"))
     out["bulk_edge"] = float(ev[C]) if ev.size > C else float("nan")
     out["bulk_width"] = out["bulk_edge"] - out["lambda_min"]
-    out["count_is_C"] = bool(out["count"] == C and out["margin"] >= s["min_margin"])
+    for pre in ("", "init_"):
+        hit = out[f"{pre}count"] == C and out[f"{pre}margin"] >= s["min_margin"]
+        out[f"{pre}count_is_C"] = bool(hit)
     return out
 
 
@@ -57,6 +59,7 @@ def _measure_dva(s: dict, seed: int, progress: Progress) -> dict[str, Any]:
     out: dict[str, Any] = {
         "cells_at_target": sum(c["reached_target"] for c in cells.values()),
         "cells_count_is_C": sum(c["count_is_C"] for c in cells.values()),
+        "cells_init_count_is_C": sum(c["init_count_is_C"] for c in cells.values()),
         "cells": {"-".join(map(str, k)): v for k, v in cells.items()},
     }
     for axis, name in enumerate(("classes", "separation", "width")):
@@ -74,6 +77,7 @@ def _rules_dva(s: dict) -> list[Verdict]:
     return [
         Verdict("every cell at the loss target", Compare("cells_at_target", "==", 8)),
         Verdict("count = C in every cell", Compare("cells_count_is_C", "==", 8)),
+        Verdict("null: init H count = C in some cell", Compare("cells_init_count_is_C", ">", 0)),
         Verdict(
             "λ_max moves more with data than with width",
             Compare("data_over_width_lambda_max", ">", 1.0),
@@ -110,6 +114,7 @@ register(
             "|log λ_max effect| of width",
             "cells_at_target": "cells that reached the loss target (of 8)",
             "cells_count_is_C": "cells whose count = C with margin (of 8)",
+            "cells_init_count_is_C": "cells whose H at init has count = C with margin (of 8)",
         },
         setting_text=lambda s: mixture_text(s).split(";", 1)[1].strip()
         + f"; crossed design C in {s['class_levels']} × separation in "
@@ -121,32 +126,38 @@ register(
 
 # -------------------------------------------------------------------------- sample size
 def _measure_n(s: dict, seed: int, progress: Progress) -> dict[str, Any]:
-    sd = derive_seeds(seed, "data", "init")
+    sd = derive_seeds(seed, "data", "init", "shuffle")
+    ends = (s["sample_sizes"][0], s["sample_sizes"][-1])
     rows = [
-        fit_and_count(s, sd["data"], sd["init"], progress, samples=n) for n in s["sample_sizes"]
-    ]
-    keys = (
-        "count",
-        "margin",
-        "lambda_max",
-        "fraction_near_zero",
-        "fraction_negative",
-        "final_loss",
-        "reached_target",
-    )
+        fit_and_count(s, sd["data"], sd["init"], progress, samples=n,
+                      shuffle_seed=sd["shuffle"] if n in ends else None)
+        for n in s["sample_sizes"]
+    ]  # fmt: skip
+    keys = ("lambda_max", "count", "margin", "fraction_near_zero", "fraction_negative",
+            "final_loss", "reached_target")  # fmt: skip
     out: dict[str, Any] = {k: [r[k] for r in rows] for k in keys}
-    for label, r in (("smallest", rows[0]), ("largest", rows[-1])):
-        out.update({f"{label}_count": r["count"], f"{label}_margin": r["margin"]})
+    for size, r in (("smallest", rows[0]), ("largest", rows[-1])):
+        for pre in ("", "init_", "shuffled_"):
+            out[f"{size}_{pre}count"] = r[f"{pre}count"]
+            out[f"{size}_{pre}margin"] = r[f"{pre}margin"]
     lam = out["lambda_max"]
     out["lambda_max_spread"] = float(max(lam) / min(lam))
     return out
 
 
+_NULLS = (("init_", "H at init"), ("shuffled_", "H on shuffled labels"))
+
+
 def _rules_n(s: dict) -> list[Verdict]:
     C, m = s["classes"], s["min_margin"]
-    return [
-        Verdict("count = C at the smallest N", count_rule("smallest_", C, m)),
-        Verdict("count = C at the largest N", count_rule("largest_", C, m)),
+    rules = []
+    for size in ("smallest", "largest"):
+        rules.append(Verdict(f"count = C at the {size} N", count_rule(f"{size}_", C, m)))
+        rules += [
+            Verdict(f"null at the {size} N: {what} count = C", count_rule(f"{size}_{pre}", C, m))
+            for pre, what in _NULLS
+        ]
+    return rules + [
         Verdict(
             "near-zero share falls with N",
             Monotone("fraction_near_zero", increasing=False, along="N"),
@@ -158,6 +169,16 @@ def _rules_n(s: dict) -> list[Verdict]:
     ]
 
 
+def _labels_n() -> dict[str, str]:
+    out = {}
+    for size in ("smallest", "largest"):
+        out.update(count_labels(f"{size}_", f"the trained H at the {size} N"))
+        for pre, what in _NULLS:
+            out.update(count_labels(f"{size}_{pre}", f"{what} at the {size} N"))
+    return {**out, "lambda_max_spread": "max/min of λ_max over N",
+            "fraction_near_zero": "the near-zero share for each N"}  # fmt: skip
+
+
 register(
     Experiment(
         name="sample-size",
@@ -167,12 +188,7 @@ register(
         full={**MIXTURE_FULL, "sample_sizes": [150, 300, 600, 1500], "max_lambda_spread": 2.0},
         measure=_measure_n,
         rules=_rules_n,
-        quantities={
-            **count_labels("smallest_", "the trained H at the smallest N"),
-            **count_labels("largest_", "the trained H at the largest N"),
-            "lambda_max_spread": "max/min of λ_max over N",
-            "fraction_near_zero": "the near-zero share for each N",
-        },
+        quantities=_labels_n(),
         setting_text=lambda s: mixture_text(s) + f"; N in {s['sample_sizes']}",
     )
 )  # fmt: skip

@@ -306,7 +306,7 @@ class ExperimentResult:
         for key, d in self.numbers.items():
             lines.append(
                 f"  {key}: median {_g(d['median'])}, IQR [{_g(d['q1'])}, {_g(d['q3'])}], "
-                f"range [{_g(d['min'])}, {_g(d['max'])}] over {d['n']} seeds"
+                f"range [{_g(d['min'])}, {_g(d['max'])}] over {d['n']} seed(s)"
             )
         return "\n".join(lines)
 
@@ -340,6 +340,19 @@ def _seed_text(seeds: Sequence[int]) -> str:
     return ",".join(map(str, s))
 
 
+def plain(value: Any) -> Any:
+    """``value`` with NumPy scalars/arrays and tuples turned into plain JSON types."""
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return plain(value.tolist())
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
 def summarise(
     experiment: Experiment,
     settings: dict,
@@ -351,6 +364,7 @@ def summarise(
 
     Public so tests can check that verdicts follow the data: pass altered ``per_seed``.
     """
+    per_seed = [plain(m) for m in per_seed]  # measure may return NumPy values
     labels = dict(experiment.quantities)
     verdicts = []
     for v in experiment.rules(settings):
@@ -367,8 +381,10 @@ def summarise(
     numbers = {}
     for key, phrase in labels.items():
         vals = [m.get(key) for m in per_seed]
-        if all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in vals):
-            numbers[key] = {"label": phrase, **spread_summary(vals)}
+        nums = [x for x in vals if x is not None]
+        if nums and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in nums):
+            clean = [float("nan") if x is None else x for x in vals]  # missing: not counted
+            numbers[key] = {"label": phrase, **spread_summary(clean)}
     text = experiment.setting_text(settings) if experiment.setting_text else ""
     return ExperimentResult(
         name=experiment.name,

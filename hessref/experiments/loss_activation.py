@@ -3,9 +3,9 @@
 Registered experiment ``loss-and-activation``. Three cells on the same data and
 initialisation seed (:data:`hessref.experiments.common.MIXTURE`): ReLU + cross-entropy,
 tanh + cross-entropy, and ReLU + MSE on one-hot targets (K = C outputs). For MSE the
-Gauss-Newton part is G = (1/N) Σᵢ Jᵢᵀ Jᵢ, whose leading eigen-directions are spanned by
-per-class, per-output mean Jacobians, so a count near C·K (not C) is the competing
-claim for MSE (docs/theory.md §14).
+Gauss-Newton part is G = (1/N) Σᵢ Jᵢᵀ Jᵢ (the output Hessian is I), whose leading
+eigen-directions are spanned by the per-class mean Jacobians of each output, C·K
+vectors in all; so for MSE a count near C·K (not C) is the competing claim.
 Each cell trains to its loss's target and reports the count with its margin.
 """
 

@@ -187,11 +187,11 @@ def _measure_bulk(s: dict, seed: int, progress: Progress) -> dict[str, Any]:
         neg.append(st["fraction_negative"])
         loss.append(float(res.losses[-1]))
     t = np.array(tops)
-    return {
+    return {  # the first list of numbers is what plot_experiment draws per seed
+        "fraction_near_zero": near_zero,
         "num_params": [75 * h + 10 for h in s["widths"]],
         "final_loss": loss,
         "top_eigenvalues": tops,
-        "fraction_near_zero": near_zero,
         "fraction_negative": neg,
         "top_spread": float((t.max(axis=0) / t.min(axis=0)).max()),
         "lambda_max_spread": float(t[:, 0].max() / t[:, 0].min()),

@@ -249,26 +249,19 @@ def reference_bundle(
     model, P = p.model, p.model.num_params
     check_dense_fits("reference_bundle", P, 4 + 2 * eigenvectors)
 
-    cache = forward(model, p.params, p.X)
-    F = cache.F
-    r = p.loss.gradient(F, p.y)
-    N, k = F.shape
-    J = backprop_seeds(model, p.params, cache, np.broadcast_to(np.eye(k), (N, k, k)))
-    g = np.einsum("nk,nkp->np", r, J)  # g_i = J_iᵀ r_i, all samples at once
-    EF = p.scale * (g.T @ g)
-    EF = 0.5 * (EF + EF.T)
+    first = _first_order(p)
     H = dense_curvature(p, "hessian")
     G = dense_curvature(p, "ggn")
-    R = dense_curvature(p, "residual")
     lam_H, V_H = _signed_eigh(H, eigenvectors)
     lam_G, V_G = _signed_eigh(G, eigenvectors)
-
-    grid = dens_H = dens_G = None
+    dens: dict[str, Any] = {"density_grid": None, "density_H": None, "density_G": None}
     if density_grid is not None:
         grid = _density_grid(density_grid, density_sigma, lam_H, lam_G)
-        dens_H = exact_density(lam_H, grid, density_sigma).density
-        dens_G = exact_density(lam_G, grid, density_sigma).density
-
+        dens["density_grid"] = grid
+        dens["density_H"] = exact_density(lam_H, grid, density_sigma).density
+        dens["density_G"] = exact_density(lam_G, grid, density_sigma).density
+    R = dense_curvature(p, "residual")
+    EF = first.pop("empirical_fisher")
     return ReferenceBundle(
         model=model,
         theta=p.theta.copy(),
@@ -277,12 +270,7 @@ def reference_bundle(
         loss_name=p.loss.name,
         reduction=reduction,
         scale=p.scale,
-        loss=float(p.scale * p.loss.value(F, p.y).sum()),
-        gradient=p.scale * g.sum(axis=0),
-        outputs=F,
-        output_gradients=r,
-        jacobian=J,
-        per_sample_gradients=g,
+        **first,
         H=H,
         G=G,
         R=R,
@@ -295,12 +283,30 @@ def reference_bundle(
         trace_G=float(np.trace(G)),
         trace_R=float(np.trace(R)),
         trace_empirical_fisher=float(np.trace(EF)),
-        density_grid=grid,
         density_sigma=density_sigma,
-        density_H=dens_H,
-        density_G=dens_G,
+        **dens,
         layers=layer_map(model),
     )
+
+
+def _first_order(p: Any) -> dict[str, Any]:
+    """Loss, gradient, outputs F, r_i = ∇_f ℓ_i, J_i, g_i = J_iᵀ r_i and s Σ g_i g_iᵀ."""
+    cache = forward(p.model, p.params, p.X)
+    F = cache.F
+    r = p.loss.gradient(F, p.y)
+    N, k = F.shape
+    J = backprop_seeds(p.model, p.params, cache, np.broadcast_to(np.eye(k), (N, k, k)))
+    g = np.einsum("nk,nkp->np", r, J)  # g_i = J_iᵀ r_i, all samples at once
+    EF = p.scale * (g.T @ g)
+    return {
+        "loss": float(p.scale * p.loss.value(F, p.y).sum()),
+        "gradient": p.scale * g.sum(axis=0),
+        "outputs": F,
+        "output_gradients": r,
+        "jacobian": J,
+        "per_sample_gradients": g,
+        "empirical_fisher": 0.5 * (EF + EF.T),
+    }
 
 
 def _density_grid(grid: ArrayLike | int, sigma: float, lam_H: Array, lam_G: Array) -> Array:

@@ -408,24 +408,7 @@ def _compare_spectrum(A: Array, ref: Array, rtol: float, atol: float) -> Compari
             f"kind: 'spectrum' needs 1-D eigenvalue arrays, got theirs {A.shape} and "
             f"reference {ref.shape}"
         )
-    notes = []
-    if A.size >= 2 and np.all(np.isfinite(A)):
-        if not (np.all(np.diff(A) <= 0) or np.all(np.diff(A) >= 0)):
-            notes.append("theirs is not sorted; compared after sorting (descending)")
-    a = np.sort(A)[::-1]
-    r = np.sort(ref)[::-1]
-    alignment = "full"
-    if a.size != r.size:
-        notes.append(f"count mismatch: theirs has {a.size} eigenvalues, the reference {r.size}")
-    if a.size < r.size:
-        top, bottom = r[: a.size], r[r.size - a.size :]
-        if np.nanmax(np.abs(a - bottom), initial=0.0) < np.nanmax(np.abs(a - top), initial=0.0):
-            r, alignment = bottom, "bottom"
-        else:
-            r, alignment = top, "top"
-        notes.append(f"matched theirs as the {alignment}-{a.size} of the reference spectrum")
-    elif a.size > r.size:
-        a, alignment = a[: r.size], "overflow"
+    a, r, alignment, notes = _align_spectra(A, ref)
     diff, max_abs, _, _, frob = _errors(a, r)
     scale = float(np.abs(ref).max()) if ref.size else 0.0
     tol = atol + rtol * scale
@@ -452,16 +435,44 @@ def _compare_spectrum(A: Array, ref: Array, rtol: float, atol: float) -> Compari
         report.worst_location = f"eigenvalue #{k + offset} of the reference (descending order)"
         report.worst_theirs, report.worst_reference = float(a[k]), float(r[k])
     if not report.passed and np.all(np.isfinite(a)) and a.size == r.size:
-        if _matches(np.abs(a), np.sort(np.abs(r))[::-1][: a.size], tol) or _matches(
-            np.sort(np.abs(a))[::-1], np.sort(np.abs(r))[::-1], tol
-        ):
-            report.notes.append("the magnitudes match: a sign convention or |λ| ordering issue?")
-        rr = float(r @ r)
-        if rr > 0:
-            c = float(a @ r) / rr
-            report.best_scale = c
-            if abs(c - 1) > 1e-6 and _matches(a, c * r, tol * max(1.0, abs(c))):
-                report.notes.append(
-                    f"theirs ≈ {c:.12g} × reference (a constant factor: reduction or loss scaling)"
-                )
+        _explain_spectrum(report, a, r, tol)
     return report
+
+
+def _align_spectra(A: Array, ref: Array) -> tuple[Array, Array, str, list[str]]:
+    """Both sorted descending; a shorter theirs matched to the closer top-k or bottom-k."""
+    notes = []
+    if A.size >= 2 and np.all(np.isfinite(A)):
+        if not (np.all(np.diff(A) <= 0) or np.all(np.diff(A) >= 0)):
+            notes.append("theirs is not sorted; compared after sorting (descending)")
+    a = np.sort(A)[::-1]
+    r = np.sort(ref)[::-1]
+    alignment = "full"
+    if a.size != r.size:
+        notes.append(f"count mismatch: theirs has {a.size} eigenvalues, the reference {r.size}")
+    if a.size < r.size:
+        top, bottom = r[: a.size], r[r.size - a.size :]
+        if np.nanmax(np.abs(a - bottom), initial=0.0) < np.nanmax(np.abs(a - top), initial=0.0):
+            r, alignment = bottom, "bottom"
+        else:
+            r, alignment = top, "top"
+        notes.append(f"matched theirs as the {alignment}-{a.size} of the reference spectrum")
+    elif a.size > r.size:
+        a, alignment = a[: r.size], "overflow"
+    return a, r, alignment, notes
+
+
+def _explain_spectrum(report: ComparisonReport, a: Array, r: Array, tol: float) -> None:
+    """Notes for a failed spectrum comparison: |λ| ordering, a constant factor."""
+    if _matches(np.abs(a), np.sort(np.abs(r))[::-1][: a.size], tol) or _matches(
+        np.sort(np.abs(a))[::-1], np.sort(np.abs(r))[::-1], tol
+    ):
+        report.notes.append("the magnitudes match: a sign convention or |λ| ordering issue?")
+    rr = float(r @ r)
+    if rr > 0:
+        c = float(a @ r) / rr
+        report.best_scale = c
+        if abs(c - 1) > 1e-6 and _matches(a, c * r, tol * max(1.0, abs(c))):
+            report.notes.append(
+                f"theirs ≈ {c:.12g} × reference (a constant factor: reduction or loss scaling)"
+            )

@@ -73,6 +73,23 @@ def _hessref_version() -> str:
 
 
 def _fixture_arrays(bundle: ReferenceBundle, extra_spec: dict[str, Any]) -> dict[str, Any]:
+    """Every archive entry: inputs and layout, the quantities, and the metadata JSON."""
+    arrays = _input_arrays(bundle)
+    for name, value in bundle.quantities().items():
+        key = {
+            "density_grid": "density/grid",
+            "density_sigma": "density/sigma",
+            "density_H": "density/H",
+            "density_G": "density/G",
+        }.get(name, name)
+        arrays[key] = np.asarray(value, dtype=np.float64)
+    meta = _metadata(bundle, extra_spec, sorted([*arrays, "metadata"]))
+    arrays["metadata"] = np.str_(json.dumps(meta, sort_keys=True, indent=1))
+    return arrays
+
+
+def _input_arrays(bundle: ReferenceBundle) -> dict[str, Any]:
+    """Spec, θ, X, y, layout, torch state dict, loss factor and permutations."""
     model = bundle.model
     N = bundle.X.shape[0]
     arrays: dict[str, Any] = {
@@ -103,15 +120,13 @@ def _fixture_arrays(bundle: ReferenceBundle, extra_spec: dict[str, Any]) -> dict
         arrays[f"state_dict/{key}"] = value
     for name, conv in CONVENTIONS.items():
         arrays[f"perm/{name}"] = permutation(model, conv)
-    for name, value in bundle.quantities().items():
-        key = {
-            "density_grid": "density/grid",
-            "density_sigma": "density/sigma",
-            "density_H": "density/H",
-            "density_G": "density/G",
-        }.get(name, name)
-        arrays[key] = np.asarray(value, dtype=np.float64)
-    meta = {
+    return arrays
+
+
+def _metadata(bundle: ReferenceBundle, extra_spec: dict[str, Any], keys: list[str]) -> dict:
+    """The JSON metadata: format, versions, spec, layout, conventions, formulas, keys."""
+    model, N = bundle.model, bundle.X.shape[0]
+    return {
         "format": FIXTURE_FORMAT,
         "format_version": FIXTURE_FORMAT_VERSION,
         "hessref_version": _hessref_version(),
@@ -137,10 +152,8 @@ def _fixture_arrays(bundle: ReferenceBundle, extra_spec: dict[str, Any]) -> dict
         ],
         "conventions": {name: conv.summary() for name, conv in CONVENTIONS.items()},
         "formulas": _FORMULAS,
-        "keys": sorted([*arrays, "metadata"]),
+        "keys": keys,
     }
-    arrays["metadata"] = np.str_(json.dumps(meta, sort_keys=True, indent=1))
-    return arrays
 
 
 def _write_npz(path: Path, arrays: dict[str, Any]) -> None:

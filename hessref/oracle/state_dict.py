@@ -78,24 +78,7 @@ def from_state_dict(
         raise TypeError(
             f"state_dict: expected a mapping of names to arrays, got {type(state_dict).__name__}"
         )
-    entries: dict[int, dict[str, tuple[str, Any]]] = {}
-    for full_key, value in state_dict.items():
-        if not isinstance(full_key, str):
-            raise TypeError(f"state_dict: keys must be strings, got {full_key!r}")
-        if not full_key.startswith(prefix):
-            continue  # outside the selected prefix (only possible when prefix != "")
-        key = full_key[len(prefix) :]
-        m = _KEY.match(key)
-        if m is None:
-            raise ValueError(
-                f"state_dict: unexpected key {full_key!r}; expected '<index>.weight' and "
-                f"'<index>.bias' of an nn.Sequential of nn.Linear layers (prefix={prefix!r})"
-            )
-        entries.setdefault(int(m.group(1)), {})[m.group(2)] = (full_key, value)
-    if not entries:
-        raise ValueError(
-            f"state_dict: no '<index>.weight'/'<index>.bias' entries found (prefix={prefix!r})"
-        )
+    entries = _layer_entries(state_dict, prefix)
     params, sizes = [], []
     for k in sorted(entries):
         for part in ("weight", "bias"):
@@ -127,6 +110,31 @@ def from_state_dict(
         params.append((W, b))
     model = MLP(sizes, activation=activation)
     return model, model.flatten(params)
+
+
+def _layer_entries(
+    state_dict: Mapping[str, Any], prefix: str
+) -> dict[int, dict[str, tuple[str, Any]]]:
+    """Module index k → {"weight"/"bias": (full key, value)} of the keys under ``prefix``."""
+    entries: dict[int, dict[str, tuple[str, Any]]] = {}
+    for full_key, value in state_dict.items():
+        if not isinstance(full_key, str):
+            raise TypeError(f"state_dict: keys must be strings, got {full_key!r}")
+        if not full_key.startswith(prefix):
+            continue  # outside the selected prefix (only possible when prefix != "")
+        key = full_key[len(prefix) :]
+        m = _KEY.match(key)
+        if m is None:
+            raise ValueError(
+                f"state_dict: unexpected key {full_key!r}; expected '<index>.weight' and "
+                f"'<index>.bias' of an nn.Sequential of nn.Linear layers (prefix={prefix!r})"
+            )
+        entries.setdefault(int(m.group(1)), {})[m.group(2)] = (full_key, value)
+    if not entries:
+        raise ValueError(
+            f"state_dict: no '<index>.weight'/'<index>.bias' entries found (prefix={prefix!r})"
+        )
+    return entries
 
 
 def from_npz(path: str, activation: str, *, prefix: str = "") -> tuple[MLP, Array]:

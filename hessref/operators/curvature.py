@@ -1,65 +1,13 @@
-"""Matrix-free curvature operators: H, G and R as SciPy ``LinearOperator`` objects.
+"""The curvature operators H, G, R: :class:`CurvatureOperator` and its three factories.
 
-``hessian_operator``, ``ggn_operator`` and ``residual_operator`` wrap the batched
-R-op of :mod:`hessref.core.rop` so that iterative methods (``eigsh``, ``cg``,
-``minres``, :mod:`hessref.spectrum`) can use H, G = s Σ_i J_iᵀ A_i J_i and
-R = H − G for models far too large for a dense P × P matrix. A product with a
-block V (P, K) is::
-
-    M V = Σ_chunks Σ_{i ∈ chunk} s M_i V,     s = 1/N (mean) or 1 (sum),
-
-one batched :func:`hessref.core.rop.curvature_matmat` call (a few GEMMs over all rows
-of the chunk and all K directions) per chunk of ``batch_size`` rows. Every chunk
-keeps the *global* weight s, so the sum over chunks is exact for any chunking,
-a ragged last chunk included (docs/theory.md §18); different chunkings agree
-to round-off.
-
-Design choices
---------------
-- **float64, symmetric.** ``dtype=float64`` is passed explicitly (SciPy would
-  otherwise probe the operator with an int8 vector, docs/theory.md §18); the
-  adjoint and the transpose are the operator itself, so ``v @ op``, ``op.T @ v``
-  and ``op.rmatvec(v)`` all compute M v.
-- **Deterministic.** Chunks are summed in a fixed order (chunk 0 first), the data
-  are never resampled and no state changes between products (docs/theory.md §18), so
-  the same product twice gives the same bits, with or without an
-  executor.
-- **Memory independent of N.** Nothing of size P × P is ever formed. By default
-  the forward pass (activations, σ′, σ″) is recomputed per chunk and per
-  product and *not* kept across calls, since keeping it costs memory
-  proportional to N (≈ 8·(d_0 + 4 Σ hidden widths) bytes per sample). Peak
-  memory is then about the chunk workspace plus a few (P, K) arrays. With
-  ``batch_size=None`` the chunk size is chosen per product so that the chunk
-  workspace stays near ``WORKSPACE_BYTES`` (it depends on K and on the layer
-  widths, not on N). ``cache_bytes=B`` opts in to keeping the forward caches of
-  the first chunks, up to B bytes in total (a fixed bound, still independent
-  of N); this saves up to one forward pass per product (≈ 20–30 % of an HVP
-  with tanh), gives bit-identical results, and applies to serial products only.
-- **Executors.** With ``executor=`` the map over chunks is
-  ``executor.map(fn, chunks)`` with a picklable module-level ``fn``; the results
-  are summed in chunk order, so the answer is bit-identical to the serial one
-  (given the same BLAS on every worker). Any :class:`concurrent.futures.Executor`
-  works (threads or processes); for a cluster, a ``dask.distributed`` Client's
-  ``client.get_executor()`` is such an executor and works the same way (dask is
-  not a hessref dependency). Every task ships its chunk of X, y, θ and V to the
-  worker, so process and cluster executors pay off only for large chunks.
-  ``executor.map`` submits all chunks at once; finished (P, K) partial results
-  wait, in order, until they are added (in practice at most about one per
-  worker, as adding is much faster than a chunk product)::
-
-      from concurrent.futures import ProcessPoolExecutor
-      with ProcessPoolExecutor(2) as pool:
-          H = hessian_operator(model, theta, X, y, batch_size=5000, executor=pool)
-          top = scipy.sparse.linalg.eigsh(H, k=10, which="LA")
-
-      from dask.distributed import Client          # a cluster, same code
-      H = hessian_operator(model, theta, X, y, batch_size=5000,
-                           executor=Client(address).get_executor())
+See :mod:`hessref.operators` for the design (chunked, deterministic, float64,
+symmetric, executors and dask clusters).
 """
 
 from __future__ import annotations
 
 import functools
+import threading
 from typing import Any
 
 import numpy as np
@@ -68,8 +16,9 @@ from scipy.sparse.linalg import LinearOperator
 
 from hessref.core.mlp import MLP, ForwardCache, forward
 from hessref.core.problem import Problem, make_problem
-from hessref.core.rop import curvature_matmat
 from hessref.core.validation import as_float_array, check_dense_fits, check_positive_int
+from hessref.operators.chunks import NAMES, bytes_per_row, chunk_product, indexed_chunk_product
+from hessref.operators.distributed import SCHEDULER_TIMEOUT, DistributedChunks, dask_client
 
 Array = NDArray[np.float64]
 
@@ -83,26 +32,6 @@ __all__ = [
 
 #: Target size of the per-chunk workspace when ``batch_size=None`` (bytes).
 WORKSPACE_BYTES = 256 * 2**20
-
-_NAMES = {"hessian": "H", "ggn": "G", "residual": "R"}
-
-
-def _chunk_product(problem: Problem, V: Array, mode: str) -> Array:
-    """Σ_{i ∈ chunk} s M_i V for one chunk; module level so process pools can pickle it."""
-    return curvature_matmat(problem, V, mode=mode)
-
-
-def _bytes_per_row(model: MLP, K: int) -> int:
-    """Approximate workspace of the batched R-op per data row for K directions.
-
-    Forward cache: X row, A_l, Z_l, σ′, σ″ (≈ d_0 + 4 Σ hidden + d_L floats). R pass
-    and backward: R{z_l}, R{a_l} for every layer and a few (K, d_max) temporaries.
-    """
-    sizes = model.sizes
-    hidden = sum(sizes[1:-1])
-    forward = sizes[0] + 4 * hidden + sizes[-1]
-    per_direction = 2 * hidden + 3 * max(sizes[1:]) + sizes[-1]
-    return 8 * (forward + K * per_direction)
 
 
 class CurvatureOperator(LinearOperator):
@@ -120,8 +49,10 @@ class CurvatureOperator(LinearOperator):
         Recorded for display; the weighting itself is ``problem.scale``.
     batch_size : int or None
         Rows per data chunk; None picks it per product from ``WORKSPACE_BYTES``.
-    executor : concurrent.futures.Executor or None
-        Runs the map over chunks (see the module docstring).
+    executor : concurrent.futures.Executor, dask Client, or None
+        Runs the map over chunks (see :mod:`hessref.operators`). A
+        ``dask.distributed.Client`` or its ``get_executor()`` gets the cluster
+        protocol of :mod:`hessref.operators.distributed` (data scattered once).
     cache_bytes : int
         Memory allowed for forward caches kept across products (0: none).
 
@@ -140,6 +71,16 @@ class CurvatureOperator(LinearOperator):
         Number of single-vector products computed so far (a (P, K) block counts K).
     cached_bytes : int
         Memory currently held by kept forward caches (≤ ``cache_bytes``).
+    scheduler_timeout : float
+        dask only: seconds a product waits after the client lost its scheduler before
+        raising ``ConnectionError`` (default ``SCHEDULER_TIMEOUT`` = 30).
+
+    Notes
+    -----
+    Thread safe: one operator may serve products from several threads at once; the
+    product counter and the forward caches are updated under a lock, and everything
+    else a product uses is local to the call. :meth:`close` (or ``with op:``) releases
+    data held on a dask cluster; garbage collection of the operator does the same.
     """
 
     def __init__(
@@ -163,6 +104,21 @@ class CurvatureOperator(LinearOperator):
         self._caches: dict[int, ForwardCache] = {}
         self._cache_rows = 0
         self.cached_bytes = 0
+        self._lock = threading.Lock()
+        client = dask_client(executor)
+        self._cluster = None if client is None else DistributedChunks(client, problem)
+        self.scheduler_timeout = SCHEDULER_TIMEOUT
+
+    def close(self) -> None:
+        """Release the data scattered to a dask cluster (no-op otherwise); products still work."""
+        if self._cluster is not None:
+            self._cluster.close()
+
+    def __enter__(self) -> CurvatureOperator:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     # --- descriptive attributes ---------------------------------------------------------
 
@@ -190,13 +146,13 @@ class CurvatureOperator(LinearOperator):
         """Rows per data chunk used for a product with ``num_directions`` vectors."""
         if self.batch_size is not None:
             return min(self.batch_size, self.num_samples)
-        rows = WORKSPACE_BYTES // _bytes_per_row(self.model, num_directions)
+        rows = WORKSPACE_BYTES // bytes_per_row(self.model, num_directions)
         return int(min(self.num_samples, max(1, rows)))
 
     def __repr__(self) -> str:
         P = self.shape[0]
         return (
-            f"<{P}x{P} {self.mode} operator ({_NAMES[self.mode]}) of {self.model!r}, "
+            f"<{P}x{P} {self.mode} operator ({NAMES[self.mode]}) of {self.model!r}, "
             f"loss={self.loss!r}, reduction={self.reduction!r}, N={self.num_samples}, "
             f"batch_size={self.batch_size}>"
         )
@@ -218,6 +174,26 @@ class CurvatureOperator(LinearOperator):
     def rmatmat(self, X: ArrayLike) -> Array:
         """Mᵀ X = M X (M is symmetric)."""
         return self.matmat(X)
+
+    def dot(self, x: Any) -> Any:
+        """M x for x (P,) or (P, K); a LinearOperator or scalar gives a composed operator."""
+        self._check_ndim(x, "op @ x")
+        return super().dot(x)
+
+    def _rdot(self, x: Any) -> Any:
+        self._check_ndim(x, "x @ op")
+        return super()._rdot(x)
+
+    def _check_ndim(self, x: Any, how: str) -> None:
+        """Reject arrays of 3 or more dimensions by shape (SciPy would print the array)."""
+        if isinstance(x, LinearOperator) or np.isscalar(x) or np.ndim(x) <= 2:
+            return
+        P = self.shape[0]
+        raise ValueError(
+            f"x (in {how}): expected a vector of shape (P,) or a block of shape (P, K) with "
+            f"P = {P}, got a {np.ndim(x)}-D array of shape {np.shape(x)}; reshape it to "
+            f"({P}, -1) (one column per direction) and reshape the result back"
+        )
 
     def _check_vectors(self, name: str, x: ArrayLike, matrix: bool) -> Array:
         """Return x as a finite real float64 array of the right shape, or raise a clear error."""
@@ -259,33 +235,46 @@ class CurvatureOperator(LinearOperator):
         V = np.asfortranarray(X, dtype=np.float64)
         K = V.shape[1]
         rows = self.rows_per_chunk(K)
-        chunks = self.problem.chunks(rows)
-        if self.executor is None:
-            results = (self._serial_product(rows, i, c, V) for i, c in enumerate(chunks))
+        if self._cluster is not None:
+            total = self._cluster.product(V, self.mode, rows, self.scheduler_timeout)
         else:
-            fn = functools.partial(_chunk_product, V=V, mode=self.mode)
-            results = self.executor.map(fn, chunks)
-        total = None
-        for part in results:  # fixed order ⇒ the same bits with any executor
-            total = part if total is None else np.add(total, part, out=total)
-        self.num_matvecs += K
+            chunks = list(self.problem.chunks(rows))
+            starts = [i * rows for i in range(len(chunks))]
+            if self.executor is None:
+                parts = (self._serial_product(rows, i, c, V) for i, c in enumerate(chunks))
+            else:
+                fn = functools.partial(indexed_chunk_product, V=V, mode=self.mode)
+                parts = self.executor.map(fn, chunks, range(len(chunks)), starts)
+            total = None
+            for part in parts:  # fixed order ⇒ the same bits with any executor
+                total = part if total is None else np.add(total, part, out=total)
+        with self._lock:
+            self.num_matvecs += K
         return total
 
     def _serial_product(self, rows: int, index: int, chunk: Problem, V: Array) -> Array:
-        """One chunk's product, reusing (or keeping, within ``cache_bytes``) its forward cache."""
+        """One chunk's product, reusing (or keeping, within ``cache_bytes``) its forward cache.
+
+        The cache dictionary is read and updated under the lock; the forward pass and
+        the product run outside it, so threads sharing the operator run in parallel.
+        """
+        start = index * rows
         if self.cache_bytes <= 0:
-            return curvature_matmat(chunk, V, mode=self.mode)
-        if rows != self._cache_rows:  # another chunking (K changed with batch_size=None)
-            self._caches, self._cache_rows, self.cached_bytes = {}, rows, 0
-        cache = self._caches.get(index)
+            return chunk_product(chunk, V, self.mode, index, start)
+        with self._lock:
+            if rows != self._cache_rows:  # another chunking (K changed with batch_size=None)
+                self._caches, self._cache_rows, self.cached_bytes = {}, rows, 0
+            cache = self._caches.get(index)
         if cache is None:
             cache = forward(chunk.model, chunk.params, chunk.X, second_order=True)
             arrays = [*cache.A[1:], *cache.Z, *cache.dsigma, *(cache.d2sigma or [])]
             size = sum(a.nbytes for a in arrays)
-            if self.cached_bytes + size <= self.cache_bytes:
-                self._caches[index] = cache
-                self.cached_bytes += size
-        return curvature_matmat(chunk, V, mode=self.mode, cache=cache)
+            with self._lock:
+                fits = self.cached_bytes + size <= self.cache_bytes
+                if rows == self._cache_rows and index not in self._caches and fits:
+                    self._caches[index] = cache
+                    self.cached_bytes += size
+        return chunk_product(chunk, V, self.mode, index, start, cache=cache)
 
     # --- dense export (small models only) -----------------------------------------------
 
@@ -329,9 +318,9 @@ def _check_batch_size(batch_size: Any) -> int | None:
 def _check_executor(executor: Any) -> Any:
     if executor is not None and not callable(getattr(executor, "map", None)):
         raise TypeError(
-            "executor: expected None or a concurrent.futures.Executor-like object with a "
-            f"map(fn, iterable) method (e.g. ThreadPoolExecutor, ProcessPoolExecutor, "
-            f"dask's client.get_executor()), got {type(executor).__name__}"
+            "executor: expected None, a concurrent.futures.Executor-like object with a "
+            "map(fn, *iterables) method (e.g. ThreadPoolExecutor, ProcessPoolExecutor) or a "
+            f"dask.distributed Client (or its get_executor()), got {type(executor).__name__}"
         )
     return executor
 
@@ -373,8 +362,9 @@ def hessian_operator(
 ) -> CurvatureOperator:
     """The Hessian H = ∇²L(θ) as a matrix-free symmetric ``LinearOperator`` (P, P).
 
-    H v is Pearlmutter's R-op (docs/theory.md §6), exact in float64; a block V (P, K)
-    costs one batched pass per data chunk. Never forms a P × P array.
+    H v is Pearlmutter's R-op (Pearlmutter 1994; docs/theory.md, section "Pearlmutter's
+    R-operator"), exact in float64; a block V (P, K) costs one batched pass per data
+    chunk. Never forms a P × P array.
 
     Parameters
     ----------
@@ -389,10 +379,11 @@ def hessian_operator(
     batch_size : int, optional
         Rows of X per chunk. None (default) chooses it per product so the chunk
         workspace stays near ``WORKSPACE_BYTES``; memory never grows with N.
-    executor : concurrent.futures.Executor, optional
-        Maps over the chunks (threads, processes, or a dask Client's
-        ``get_executor()``); results are summed in chunk order, bit-identical to
-        the serial result.
+    executor : concurrent.futures.Executor or dask.distributed.Client, optional
+        Maps over the chunks (threads, processes), or runs them on a dask cluster
+        (a ``Client`` or its ``get_executor()``: data scattered once, only V sent
+        per product; docs/distributed.md). Results are summed in chunk order,
+        bit-identical to the serial result.
     cache_bytes : int, optional
         Bytes of forward caches (activations, σ′, σ″ of the first chunks) the
         operator may keep across products to skip their forward pass; 0 (default)
@@ -474,9 +465,9 @@ def residual_operator(
 ) -> CurvatureOperator:
     """The residual R = H − G = s Σ_i Σ_c (∂ℓ_i/∂f_c) ∇²f_{i,c} as a ``LinearOperator``.
 
-    R v keeps only the δ-carrying terms of the R-op (docs/theory.md §6); it is exactly
-    zero at interpolating MSE targets and for a linear model. Arguments and return
-    value as in :func:`hessian_operator`.
+    R v keeps only the δ-carrying terms of the R-op (docs/theory.md, section "Pearlmutter's
+    R-operator"); it is exactly zero at interpolating MSE targets and for a linear
+    model. Arguments and return value as in :func:`hessian_operator`.
 
     Examples
     --------
