@@ -17,7 +17,7 @@ the same θ, with the number of cores pinned before any numerical library is imp
 
 Thread pinning (``--threads k``), applied before importing NumPy/JAX/torch:
 ``os.sched_setaffinity`` to k CPUs (a hard cap every thread pool respects: OpenBLAS,
-XLA's Eigen pool and torch's intra-op pool; hessref starts no threads of its own);
+XLA's Eigen pool, torch's intra-op pool; hessref itself only uses BLAS threads);
 ``OMP_NUM_THREADS = OPENBLAS_NUM_THREADS =
 MKL_NUM_THREADS = k``; for k = 1 also ``XLA_FLAGS="--xla_cpu_multi_thread_eigen=false
 intra_op_parallelism_threads=1"``; then ``torch.set_num_threads(k)`` and

@@ -97,7 +97,7 @@ def test_eigenvalues_refuses_operators_and_bad_matrices():
 # ---------------------------------------------------------------------------------------------
 # Extreme eigenpairs
 # ---------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("method", ["arpack", "lanczos"])
+@pytest.mark.parametrize("method", ["arpack", "lanczos", "block"])
 @pytest.mark.parametrize("which", ["largest", "smallest"])
 def test_top_eigenpairs_match_dense_on_indefinite(method, which):
     A = indefinite(120, 3)
@@ -118,12 +118,12 @@ def test_largest_is_algebraic_not_magnitude():
     A = indefinite(80, 5)
     lm = spla.eigsh(A, k=1, v0=np.ones(80))[0]
     assert np.isclose(lm[0], -12.0)
-    for method in ("arpack", "lanczos"):
+    for method in ("arpack", "lanczos", "block"):
         res = sp.top_eigenpairs(A, 1, method=method, rng=0)
         assert abs(res.values[0] - 6.0) < 1e-8
 
 
-@pytest.mark.parametrize("method", ["arpack", "lanczos"])
+@pytest.mark.parametrize("method", ["arpack", "lanczos", "block"])
 def test_top_eigenpairs_counts_operator_applications(method):
     A = indefinite(60, 1)
     op = Counting(A)
@@ -142,7 +142,7 @@ def test_lanczos_eigenpairs_survive_invariant_subspace():
     assert res.residuals.max() < 1e-9
 
 
-@pytest.mark.parametrize("method", ["arpack", "lanczos"])
+@pytest.mark.parametrize("method", ["arpack", "lanczos", "block"])
 def test_zero_eigenvalues_of_low_rank_psd(method):
     # A GGN-like rank-10 PSD matrix: 90 exact zeros. ARPACK's relative stopping test
     # alone would never accept them, and a single Krylov space holds only one of them.
@@ -164,7 +164,7 @@ def test_zero_eigenvalues_of_low_rank_psd(method):
     k=st.integers(1, 6),
     seed=st.integers(0, 2**16),
     which=st.sampled_from(["largest", "smallest"]),
-    method=st.sampled_from(["arpack", "lanczos"]),
+    method=st.sampled_from(["arpack", "lanczos", "block"]),
 )
 def test_top_eigenpairs_property(P, k, seed, which, method):
     rng = np.random.default_rng(seed)
@@ -601,7 +601,7 @@ def test_count_outliers_bad_inputs():
 # ---------------------------------------------------------------------------------------------
 def test_same_seed_gives_identical_results():
     A = indefinite(50, 6)
-    for method in ("arpack", "lanczos"):
+    for method in ("arpack", "lanczos", "block"):
         a = sp.top_eigenpairs(A, 3, method=method, rng=7)
         b = sp.top_eigenpairs(A, 3, method=method, rng=np.random.default_rng(7))
         np.testing.assert_array_equal(a.values, b.values)

@@ -15,17 +15,27 @@ and for l ≤ m the block of H between Ŵ_m[q, j] and Ŵ_l[o, i] is
 
 Each term is ONE matrix product whose inner dimension is the number of samples N
 (e.g. term 1 = X₁ᵀY₁ with X₁[n,(q,o)] = (M_m T_{m,l})[n,q,o], Y₁[n,(j,i)] = ā_{m-1}[n,j]
-ā_{l-1}[n,i]), so the whole matrix costs about 2·N·P² flops in large BLAS calls.
+ā_{l-1}[n,i]). Three facts cut the flops below the 2·N·P² of a plain product:
+
+* diagonal blocks (m = l): M_m and ā ā ᵀ are symmetric per sample, so only q ≤ o and
+  j ≤ i are computed (a quarter of the block's GEMM) and expanded by symmetry;
+* adjacent pairs (m = l + 1): S_{l,l} = D_l is diagonal, so term 2 only reaches the
+  entries j = o and costs a GEMM of size N·d_m·(d_{l-1}+1)·d_l;
+* blocks above the diagonal are transposes of those below, never computed.
+
 The Gauss-Newton part G keeps M_L = s A, drops the σ″ terms of M and term 2 (then
 M_m = T_{L,m}ᵀ s A T_{L,m} and term 1 is Σ J_mᵀ s A J_l); the residual R = H − G keeps
-exactly the dropped terms (M_L = 0). Samples are processed in chunks that bound the
-workspace, so memory stays close to the P×P result.
+exactly the dropped terms (M_L = 0, so the pairs m = L have no term 1). Samples are
+processed in chunks that bound the workspace; the block sums accumulate across
+chunks inside BLAS (β = 1) in GEMM order and are written into the θ-ordered result
+once. G and R are computed in one pass sharing the forward pass and T_{m,l}.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+from scipy.linalg.blas import dgemm
 
 from hessref.core.mlp import MLP, ForwardCache, forward
 from hessref.core.problem import Problem, check_model, make_problem
@@ -35,38 +45,7 @@ from hessref.core.validation import as_float_array, check_choice, check_dense_fi
 Array = NDArray[np.float64]
 
 _WORKSPACE_BYTES = 64 * 2**20  # per-chunk bound for the largest (N_chunk, ·) intermediate
-
-
-def symmetrize_(M: Array, block: int = 512) -> Array:
-    """Replace square M by (M + Mᵀ)/2 in place, block by block (no P×P temporary)."""
-    n = M.shape[0]
-    for i in range(0, n, block):
-        i1 = min(i + block, n)
-        M[i:i1, i:i1] = 0.5 * (M[i:i1, i:i1] + M[i:i1, i:i1].T)
-        for j in range(i1, n, block):
-            j1 = min(j + block, n)
-            avg = 0.5 * (M[i:i1, j:j1] + M[j:j1, i:i1].T)
-            M[i:i1, j:j1] = avg
-            M[j:j1, i:i1] = avg.T
-    return M
-
-
-def _add_block(out: Array, model: MLP, m: int, l: int, block: Array) -> None:
-    """Add ``block`` (q, j, o, i) over Ŵ_m[q, j] × Ŵ_l[o, i] into the θ-ordered ``out``.
-
-    θ stores layer l as W_l[o, i] at o·d_in + i followed by b_l[o], so the augmented
-    index i = d_in (the bias) moves to the end of the layer's block. ``block`` may
-    have fewer j entries than d_{m-1} + 1 (then it has no bias rows).
-    """
-    dm, dl = model.sizes[m - 1], model.sizes[l - 1]
-    wm, bm = model.weight_slice(m), model.bias_slice(m)
-    wl, bl = model.weight_slice(l), model.bias_slice(l)
-    q, o = block.shape[0], block.shape[2]
-    out[wm, wl] += block[:, :dm, :, :dl].reshape(q * dm, o * dl)
-    out[wm, bl] += block[:, :dm, :, dl].reshape(q * dm, o)
-    if block.shape[1] > dm:
-        out[bm, wl] += block[:, dm, :, :dl].reshape(q, o * dl)
-        out[bm, bl] += block[:, dm, :, dl]
+_TILE = 256  # rows per tile when expanding/mirroring blocks (bounded temporaries)
 
 
 def _output_curvature(problem: Problem, cache: ForwardCache, mode: str) -> tuple[list, list]:
@@ -99,34 +78,148 @@ def _augment(a: Array) -> Array:
     return np.hstack([a, np.ones((a.shape[0], 1))])
 
 
-def _accumulate_chunk(out: Array, problem: Problem, mode: str) -> None:
-    """Add one data chunk's contribution to every block (m ≥ l) of ``out`` (lower part)."""
+def _split(view: Array, shape: tuple[int, ...]) -> Array:
+    """``view`` reshaped to ``shape`` WITHOUT a copy (raises if that is impossible)."""
+    out = view.view()
+    out.shape = shape
+    return out
+
+
+def _gemm_accumulate(C: Array, A: Array, B: Array) -> None:
+    """C += Aᵀ B in place (BLAS dgemm with β = 1), for C (a, b) C-ordered, A (N, a), B (N, b).
+
+    In Fortran order Cᵀ = Bᵀ A, so every operand is passed as a transposed view and
+    nothing is copied; the sum over sample chunks costs no extra pass over C.
+    """
+    res = dgemm(1.0, B.T, A.T, beta=1.0, c=C.T, trans_b=1, overwrite_c=1)
+    if not np.shares_memory(res, C):  # pragma: no cover - BLAS wrapper made a copy
+        C[...] = res.T
+
+
+def _put_block(out: Array, model: MLP, m: int, l: int, block: Array) -> None:
+    """Write ``block`` (q, j, o, i) over Ŵ_m[q, j] × Ŵ_l[o, i] into the θ-ordered ``out``.
+
+    θ stores layer l as W_l[o, i] at o·d_in + i followed by b_l[o], so the augmented
+    index i = d_in (the bias) goes to the end of the layer's block. ``block`` may be
+    any strided view (a transposed GEMM result): the reordering is this one copy.
+    """
+    dm, dl, q, o = model.sizes[m - 1], model.sizes[l - 1], model.sizes[m], model.sizes[l]
+    wm, bm = model.weight_slice(m), model.bias_slice(m)
+    wl, bl = model.weight_slice(l), model.bias_slice(l)
+    _split(out[wm, wl], (q, dm, o, dl))[...] = block[:, :dm, :, :dl]
+    _split(out[wm, bl], (q, dm, o))[...] = block[:, :dm, :, dl]
+    _split(out[bm, wl], (q, o, dl))[...] = block[:, dm, :, :dl]
+    out[bm, bl] = block[:, dm, :, dl]
+
+
+def _pair_index(n: int) -> NDArray[np.intp]:
+    """(n, n) map (a, b) ↦ position of (min(a, b), max(a, b)) in ``np.triu_indices(n)``."""
+    idx = np.empty((n, n), dtype=np.intp)
+    rows, cols = np.triu_indices(n)
+    idx[rows, cols] = np.arange(rows.size)
+    idx[cols, rows] = np.arange(rows.size)
+    return idx
+
+
+def _diagonal_gemm(C: Array, Ms: list[Array], abar: Array) -> None:
+    """C += Σ_n M[n, q, o] ā[n, j] ā[n, i] for q ≤ o, j ≤ i, for each M in ``Ms``.
+
+    M (N, d, d) and ā āᵀ (N, e, e) are symmetric per sample, so the diagonal layer
+    block needs only these entries: a quarter of the GEMM flops of the full block.
+    C has shape (len(Ms)·d(d+1)/2, e(e+1)/2); the matrices of ``Ms`` share one GEMM.
+    """
+    qi, oi = np.triu_indices(Ms[0].shape[1])
+    ji, ii = np.triu_indices(abar.shape[1])
+    X = Ms[0][:, qi, oi] if len(Ms) == 1 else np.hstack([M[:, qi, oi] for M in Ms])
+    _gemm_accumulate(C, X, abar[:, ji] * abar[:, ii])
+
+
+def _expand_diagonal(out: Array, model: MLP, l: int, C: Array) -> None:
+    """Write the diagonal block of layer l, in θ order, from the ``_diagonal_gemm`` sums C.
+
+    Entry ((q, j), (o, i)) is E[pair(q, o), j, i] with E = C expanded over (j, i);
+    written one row q at a time. Both triangles read the same entry: exactly symmetric.
+    """
+    d, e1 = model.sizes[l], model.sizes[l - 1]
+    pq, pj = _pair_index(d), _pair_index(e1 + 1)
+    E = np.take(C, pj.ravel(), axis=1).reshape(-1, e1 + 1, e1 + 1)  # (pair(q, o), j, i)
+    ws, bs = model.weight_slice(l), model.bias_slice(l)
+    ww, wb = _split(out[ws, ws], (d, e1, d, e1)), _split(out[ws, bs], (d, e1, d))
+    bw, bb = _split(out[bs, ws], (d, d, e1)), out[bs, bs]
+    for q in range(d):
+        F = E[pq[q]].transpose(1, 0, 2)  # (j, o, i)
+        ww[q], wb[q] = F[:e1, :, :e1], F[:e1, :, e1]
+        bw[q], bb[q] = F[e1, :, :e1], F[e1, :, e1]
+
+
+def _mirror(out: Array, model: MLP) -> None:
+    """Fill the blocks above the diagonal with the transposes of those below, tile by tile."""
+    for l in range(2, model.num_layers + 1):
+        rows = model.layer_slice(l)
+        for r in range(rows.start, rows.stop, _TILE):
+            r1 = min(r + _TILE, rows.stop)
+            out[: rows.start, r:r1] = out[r:r1, : rows.start].T
+
+
+def _propagate(cache: ForwardCache, params: list, m: int, l: int, T: Array | None) -> tuple:
+    """S_{m-1,l} = D_{m-1} T_{m-1,l} (N, d_{m-1}, d_l) and T_{m,l} = W_m S_{m-1,l} (N, d_m, d_l).
+
+    ``T`` is T_{m-1,l}, None for the identity at m − 1 = l.
+    """
+    dsig = cache.dsigma[m - 2][:, :, None]
+    N, d_l = dsig.shape[0], (T.shape[2] if T is not None else dsig.shape[1])
+    S = dsig * np.eye(d_l) if T is None else dsig * T
+    # T_{m,l} = W_m S_{m-1,l}: (N·d_l, d_{m-1}) @ W_mᵀ, then back to (N, d_m, d_l)
+    Wm = params[m - 1][0]
+    T = (S.transpose(0, 2, 1).reshape(N * d_l, -1) @ Wm.T).reshape(N, d_l, -1)
+    return S, T.transpose(0, 2, 1)
+
+
+def _add_pair(buf: Array, modes: tuple, curv: tuple, m: int, l: int, S: Array, T: Array) -> None:
+    """Add terms 1 and 2 of the block (m, l), m > l, to ``buf[k]`` (q·o, j·i) per mode k."""
+    deltas, Ms, abar, dsigma = curv
+    N, K, L = T.shape[0], len(modes), len(Ms[0])
+    d_m, d_l, dm1, dl1 = T.shape[1], T.shape[2], abar[m - 1].shape[1], abar[l - 1].shape[1]
+    Y1 = (abar[m - 1][:, :, None] * abar[l - 1][:, None, :]).reshape(N, -1)
+    for k, mode in enumerate(modes):
+        if not (mode == "residual" and m == L):  # there M_L = 0: no term 1
+            _gemm_accumulate(buf[k], np.matmul(Ms[k][m - 1], T).reshape(N, -1), Y1)
+    with_t2 = [k for k in range(K) if modes[k] != "ggn"]
+    if not with_t2:
+        return
+    X2 = (deltas[m - 1][:, :, None] * abar[l - 1][:, None, :]).reshape(N, -1)
+    if m == l + 1:  # S_{l,l} = D_l is diagonal: only the entries j = o, a strided view
+        term2 = (X2.T @ dsigma[l - 1]).reshape(d_m, dl1, d_l).transpose(0, 2, 1)  # (q, j, i)
+        s = buf.strides
+        for k in with_t2:
+            view = np.lib.stride_tricks.as_strided(
+                buf[k], (d_m, d_l, dl1), (s[1] * d_l, s[1] + s[2] * dl1, s[2]), writeable=True
+            )
+            view += term2
+    else:
+        term2 = (S.reshape(N, -1).T @ X2).reshape(dm1 - 1, d_l, d_m, dl1)  # (j, o, q, i)
+        for k in with_t2:
+            _split(buf[k], (d_m, d_l, dm1, dl1))[:, :, : dm1 - 1] += term2.transpose(2, 1, 0, 3)
+
+
+def _accumulate_chunk(pairs: dict, diags: list, problem: Problem, modes: tuple) -> None:
+    """Add one data chunk's contribution to the block sums of every mode.
+
+    ``pairs[(m, l)]`` (K, d_m·d_l, d̄_{m-1}·d̄_{l-1}) holds the blocks m > l in GEMM
+    order (q, o, j, i); ``diags[l - 1]`` the compressed diagonal sums of all K modes.
+    """
     model, params = problem.model, problem.params
-    L, N = model.num_layers, problem.num_samples
-    cache = forward(model, params, problem.X, second_order=mode != "ggn")
-    deltas, Ms = _output_curvature(problem, cache, mode)
+    cache = forward(model, params, problem.X, second_order=modes != ("ggn",))
+    curvatures = [_output_curvature(problem, cache, mode) for mode in modes]
+    Ms = [c[1] for c in curvatures]  # δ_m is the same in every mode
     abar = [_augment(a) for a in cache.A]  # ā_0 .. ā_{L-1}
-    for l in range(1, L + 1):
-        d_l, dl1 = model.sizes[l], model.sizes[l - 1] + 1
-        T = None  # T_{m,l} (N, d_m, d_l); None stands for the identity at m = l
-        S = None  # S_{m-1,l} = ∂a_{m-1}/∂z_l (N, d_{m-1}, d_l)
-        for m in range(l, L + 1):
-            d_m, dm1 = model.sizes[m], model.sizes[m - 1] + 1
-            if m > l:
-                dsig = cache.dsigma[m - 2][:, :, None]
-                S = dsig * np.eye(d_l) if T is None else dsig * T
-                Wm = params[m - 1][0]
-                # T_{m,l} = W_m S_{m-1,l}: (N·d_l, d_{m-1}) @ W_mᵀ, then back to (N, d_m, d_l)
-                T = (S.transpose(0, 2, 1).reshape(N * d_l, -1) @ Wm.T).reshape(N, d_l, d_m)
-                T = T.transpose(0, 2, 1)
-            X1 = Ms[m - 1] if T is None else np.matmul(Ms[m - 1], T)
-            Y1 = abar[m - 1][:, :, None] * abar[l - 1][:, None, :]
-            term1 = (X1.reshape(N, -1).T @ Y1.reshape(N, -1)).reshape(d_m, d_l, dm1, dl1)
-            _add_block(out, model, m, l, term1.transpose(0, 2, 1, 3))  # (q, j, o, i)
-            if m > l and mode != "ggn":
-                X2 = deltas[m - 1][:, :, None] * abar[l - 1][:, None, :]
-                term2 = (X2.reshape(N, -1).T @ S.reshape(N, -1)).reshape(d_m, dl1, dm1 - 1, d_l)
-                _add_block(out, model, m, l, term2.transpose(0, 2, 3, 1))  # j ≠ bias
+    curv = (curvatures[0][0], Ms, abar, cache.dsigma)
+    for l in range(1, model.num_layers + 1):
+        _diagonal_gemm(diags[l - 1], [M[l - 1] for M in Ms], abar[l - 1])
+        T = None  # T_{m,l}; None stands for the identity at m = l
+        for m in range(l + 1, model.num_layers + 1):
+            S, T = _propagate(cache, params, m, l, T)
+            _add_pair(pairs[(m, l)], modes, curv, m, l, S, T)
 
 
 def _bytes_per_sample(model: MLP) -> int:
@@ -140,36 +233,66 @@ def _chunk_rows(problem: Problem) -> int:
     return max(1, _WORKSPACE_BYTES // _bytes_per_sample(problem.model))
 
 
-def chunk_workspace_bytes(problem: Problem) -> int:
-    """Peak bytes of the chunk intermediates (docs/theory.md (7.4)), for the memory check.
+def chunk_workspace_bytes(problem: Problem, num_modes: int = 1) -> int:
+    """Peak bytes besides the results (docs/theory.md (7.4)), for the memory check.
 
-    Besides the per-sample arrays counted by :func:`_bytes_per_sample`, a chunk holds its
-    forward cache and the δ_m, M_m of every layer (N_chunk · Σ_m d_m (d_m + 3) floats).
+    One sample chunk (the per-sample arrays of :func:`_bytes_per_sample`, its forward
+    cache and the δ_m, M_m of every layer: N_chunk · Σ_m d_m (d_m + 3) floats) plus the
+    off-diagonal block sums, at most P²/2 floats per mode.
     """
     model = problem.model
     rows = min(_chunk_rows(problem), problem.num_samples)
     per_layer = sum(d * (d + 3) for d in model.sizes)
-    return rows * (_bytes_per_sample(model) + 8 * per_layer)
+    block_sums = 8 * num_modes * model.num_params**2 // 2
+    return rows * (_bytes_per_sample(model) + 8 * per_layer) + block_sums
+
+
+def dense_curvatures(problem: Problem, modes: tuple[str, ...]) -> list[Array]:
+    """Dense M ∈ {H, G, R} for each of ``modes`` ("hessian", "ggn", "residual") in ONE
+    pass over the data; each (P, P) and exactly symmetric.
+
+    Over sample chunks, the blocks m > l are summed in GEMM order and the diagonal
+    blocks as their symmetric-compressed sums (module docstring), both with in-place
+    BLAS accumulation; then each block is written once into the θ-ordered result and
+    the blocks above the diagonal are copied as transposes. The modes share the
+    forward pass, T_{m,l}, S and the ā ā products. Workspace: the off-diagonal block
+    sums (≤ P²/2 per mode) plus one sample chunk.
+    """
+    for mode in modes:
+        check_choice("mode", mode, MODES)
+    model, K = problem.model, len(modes)
+    sizes, L = model.sizes, model.num_layers
+    aug = [d + 1 for d in sizes]
+    pairs = {
+        (m, l): np.zeros((K, sizes[m] * sizes[l], aug[m - 1] * aug[l - 1]))
+        for l in range(1, L + 1)
+        for m in range(l + 1, L + 1)
+    }
+    diags = [
+        np.zeros((K * d * (d + 1) // 2, e * (e + 1) // 2))
+        for d, e in zip(sizes[1:], aug[:-1], strict=True)
+    ]
+    for chunk in problem.chunks(_chunk_rows(problem)):
+        _accumulate_chunk(pairs, diags, chunk, tuple(modes))
+    outs = [np.empty((model.num_params, model.num_params)) for _ in modes]
+    for l in range(1, L + 1):
+        for k, part in enumerate(np.split(diags[l - 1], K)):
+            _expand_diagonal(outs[k], model, l, part)
+    for (m, l), buf in pairs.items():
+        shape = (sizes[m], sizes[l], aug[m - 1], aug[l - 1])
+        for k in range(K):
+            _put_block(outs[k], model, m, l, _split(buf[k], shape).transpose(0, 2, 1, 3))
+    for out in outs:
+        _mirror(out, model)
+    return outs
 
 
 def dense_curvature(problem: Problem, mode: str) -> Array:
     """Dense M ∈ {H, G, R} (mode "hessian", "ggn" or "residual"), shape (P, P), symmetric.
 
-    Blocks m ≥ l are accumulated over sample chunks by the formulas of the module
-    docstring (docs/theory.md (7.1)-(7.3)); the blocks above the diagonal are their
-    transposes. Any other ``mode`` raises ``ValueError``.
+    Any other ``mode`` raises ``ValueError`` (a typo must not return zeros).
     """
-    check_choice("mode", mode, MODES)
-    model = problem.model
-    P = model.num_params
-    out = np.zeros((P, P))
-    for chunk in problem.chunks(_chunk_rows(problem)):
-        _accumulate_chunk(out, chunk, mode)
-    for l in range(1, model.num_layers + 1):
-        rows = model.layer_slice(l)
-        out[: rows.start, rows] = out[rows, : rows.start].T  # blocks above the diagonal
-        symmetrize_(out[rows, rows])  # diagonal blocks: equal to their transposes up to rounding
-    return out
+    return dense_curvatures(problem, (mode,))[0]
 
 
 def hessian(
@@ -211,7 +334,7 @@ def hessian(
     True
     """
     p = make_problem(model, theta, X, y, loss, reduction)
-    check_dense_fits("hessian", p.model.num_params, 1, chunk_workspace_bytes(p))
+    check_dense_fits("hessian", p.model.num_params, 1, chunk_workspace_bytes(p, 1))
     return dense_curvature(p, "hessian")
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from hessref.core.dense import chunk_workspace_bytes, dense_curvature
+from hessref.core.dense import chunk_workspace_bytes, dense_curvatures
 from hessref.core.mlp import MLP, backprop_seeds, forward
 from hessref.core.problem import Problem, make_problem
 from hessref.core.validation import check_dense_fits
@@ -75,5 +75,6 @@ def gauss_newton(
     0.0
     """
     p = make_problem(model, theta, X, y, loss, reduction)
-    check_dense_fits("gauss_newton", p.model.num_params, 2, chunk_workspace_bytes(p))
-    return dense_curvature(p, "ggn"), dense_curvature(p, "residual")
+    check_dense_fits("gauss_newton", p.model.num_params, 2, chunk_workspace_bytes(p, 2))
+    G, R = dense_curvatures(p, ("ggn", "residual"))
+    return G, R

@@ -9,12 +9,13 @@ dense symmetric float64 array, and the matrix-free ones also accept any
 ``eigenvalues``                 all eigenvalues (descending) of a dense matrix, ``eigh``
                                 (module ``dense``)
 ``top_eigenpairs``              k largest/smallest *algebraic* eigenpairs: ARPACK
-                                (``which='LA'``/``'SA'``, never ``'LM'``) or Lanczos
-                                with full reorthogonalization; residuals ‖Av − λv‖
-                                (module ``eigenpairs``)
+                                (``which='LA'``/``'SA'``, never ``'LM'``), Lanczos
+                                with full reorthogonalization, or block Lanczos on
+                                (P, b) blocks; residuals ‖Av − λv‖ (modules
+                                ``eigenpairs``, ``block``)
 ``lanczos``                     m Lanczos steps: tridiagonal T_m, Gauss quadrature
                                 nodes μ_k and weights τ_k = (first entry of T's
-                                eigenvector k)² (module ``lanczos``, which also holds
+                                eigenvector k)² (module ``lanczos_kernel``, which also holds
                                 the one Lanczos kernel every method here uses)
 ``hutchinson_trace``            tr A ≈ mean zᵀAz over Rademacher z (module ``trace``)
 ``hutchpp_trace``               Hutch++ (Meyer, Musco, Musco, Woodruff 2021)
@@ -37,7 +38,7 @@ from __future__ import annotations
 from hessref.spectrum.dense import eigenvalues
 from hessref.spectrum.density import SpectralDensity, exact_density, gaussian_kernel, slq_density
 from hessref.spectrum.eigenpairs import Eigenpairs, top_eigenpairs
-from hessref.spectrum.lanczos import LanczosResult, lanczos
+from hessref.spectrum.lanczos_kernel import LanczosResult, lanczos
 from hessref.spectrum.outliers import OutlierCount, count_outliers
 from hessref.spectrum.trace import TraceEstimate, hutchinson_trace, hutchpp_trace
 

@@ -12,7 +12,7 @@ from numpy.typing import ArrayLike, NDArray
 from hessref.core.validation import as_float_array, check_positive_int, check_real
 from hessref.spectrum._operator import BLOCK_ELEMENTS, Operator, rademacher
 from hessref.spectrum.dense import eigenvalues
-from hessref.spectrum.lanczos import LanczosKernel, ritz
+from hessref.spectrum.lanczos_kernel import LanczosKernel, ritz
 
 Array = NDArray[np.float64]
 
@@ -113,8 +113,11 @@ def slq_density(
     renormalization is applied: a grid that misses part of the spectrum shows as lost mass).
 
     Memory: with reorthogonalization the bases take 8·P·m bytes per probe; probes are
-    processed in groups of at most 256 MiB of basis. ``reorthogonalize=False`` needs
-    O(P) per probe (ghost nodes then appear, the density stays usable).
+    processed in groups of at most 256 MiB of basis, and a basis larger than that is
+    kept in a temporary file and read back in blocks (memory stays about 256 MiB plus
+    the operator's own, at the cost of re-reading the basis twice per step).
+    ``reorthogonalize=False`` needs O(P) per probe (ghost nodes then appear, the
+    density stays usable).
 
     Parameters
     ----------
@@ -170,16 +173,23 @@ def slq_density(
 def _gauss_rules(op: Operator, V0: Array, m: int, reorthogonalize: bool) -> tuple:
     """Gauss rules of the n probes V0 (n, P): nodes (n, m), weights (n, m), range lo, hi.
 
-    Probes run in lockstep groups whose bases hold at most ``_SLQ_BASIS_BYTES``. The
+    Probes run in lockstep groups whose bases hold at most ``_SLQ_BASIS_BYTES``; if one
+    basis alone is larger, the bases go to a temporary file and are read back in
+    blocks, so the memory stays within about that budget plus the operator's own. The
     range is [min (μ_1 − bound_1), max (μ_m + bound_m)] over probes, with the Ritz
-    bounds of :func:`~hessref.spectrum.lanczos.ritz`.
+    bounds of :func:`~hessref.spectrum.lanczos_kernel.ritz`.
     """
     n, P = V0.shape
     nodes, weights = np.zeros((n, m)), np.zeros((n, m))
     lo, hi = np.inf, -np.inf
+    spill = None  # in memory: groups of probes whose bases fit the budget
     group = max(1, _SLQ_BASIS_BYTES // (8 * m * P)) if reorthogonalize else n
+    if reorthogonalize and 8 * m * P > _SLQ_BASIS_BYTES:  # one basis alone is too big
+        group = max(1, _SLQ_BASIS_BYTES // (8 * 4 * P))  # q, q_prev, r and a read block
+        spill = max(1, _SLQ_BASIS_BYTES // (2 * 8 * group * P))
     for g0 in range(0, n, group):
-        run = LanczosKernel(op, V0[g0 : g0 + group], m, reorthogonalize).run(m)
+        V = V0[g0 : g0 + group]
+        run = LanczosKernel(op, V, m, reorthogonalize, spill_rows=spill).run(m)
         for i, s in enumerate(run.steps):
             mu, S, bound = ritz(run.alpha[i, :s], run.beta[i, : s - 1], run.beta[i, s - 1])
             nodes[g0 + i, :s], weights[g0 + i, :s] = mu, S[0] ** 2

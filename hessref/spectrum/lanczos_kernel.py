@@ -9,6 +9,7 @@ T is diagonalized into Ritz values, Gauss weights and Ritz error bounds.
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,6 +95,38 @@ def ritz(
     return mu, S, np.abs(residual * S[-1])
 
 
+class _FileBasis:
+    """Lanczos bases of b runs kept in an anonymous temporary file, step-major (j, i, P).
+
+    Reorthogonalization reads ``rows`` steps back at a time, so process memory stays
+    O(rows·b·P) whatever the number of steps (file pages cached by the OS are not
+    process memory). Each pass is block Gram-Schmidt over these row blocks.
+    """
+
+    def __init__(self, b: int, P: int, rows: int) -> None:
+        self.fh = tempfile.TemporaryFile()
+        self.b, self.P, self.rows = b, P, rows
+
+    def store(self, idx: NDArray[np.intp], j: int, Q: Array) -> None:
+        for i, q in zip(idx, Q, strict=True):
+            self.fh.seek(8 * self.P * (j * self.b + int(i)))
+            self.fh.write(np.ascontiguousarray(q).tobytes())
+        end = 8 * self.P * self.b * (j + 1)  # rows of stopped runs read back as zeros
+        if self.fh.seek(0, 2) < end:
+            self.fh.truncate(end)
+
+    def orthogonalize(self, idx: NDArray[np.intp], W: Array, upto: int) -> Array:
+        self.fh.flush()
+        for _ in range(2):
+            for j0 in range(0, upto, self.rows):
+                n = min(upto, j0 + self.rows) - j0
+                self.fh.seek(8 * self.P * j0 * self.b)
+                block = np.fromfile(self.fh, np.float64, n * self.b * self.P)
+                basis = block.reshape(n, self.b, self.P)[:, idx].transpose(1, 0, 2)
+                W -= np.matmul(basis.transpose(0, 2, 1), np.matmul(basis, W[:, :, None]))[:, :, 0]
+        return W
+
+
 class LanczosKernel:
     """b Lanczos processes run in lockstep from unit start rows ``V0`` (b, P).
 
@@ -107,7 +140,9 @@ class LanczosKernel:
     basis twice (classical Gram-Schmidt, "twice is enough", Kahan/Parlett), so Ritz
     values do not reappear as spurious copies; the basis is kept in ``Q`` (b, cap, P)
     as rows, ``cap`` doubling up to ``max_capacity``. Without it only q_j and q_{j−1}
-    are kept (memory O(b·P)).
+    are kept (memory O(b·P)). With ``spill_rows`` the bases go to a temporary file
+    instead (:class:`_FileBasis`, ``Q`` is None), read back ``spill_rows`` steps at a
+    time: memory O(spill_rows·b·P) for any number of steps.
 
     Use: :meth:`step` (one product, α_j and the residual), then :meth:`advance`
     (normalize, or stop runs whose ‖r‖ ≤ ``breakdown_rtol`` · max(|α|, β) seen so far,
@@ -122,15 +157,18 @@ class LanczosKernel:
         reorthogonalize: bool,
         breakdown_rtol: float = BREAKDOWN_RTOL,
         max_capacity: int | None = None,
+        spill_rows: int | None = None,
     ) -> None:
         b, P = V0.shape
+        self.reorthogonalize = reorthogonalize
+        self._file = _FileBasis(b, P, spill_rows) if reorthogonalize and spill_rows else None
         self.op, self.rtol, self.j = op, breakdown_rtol, 0
         self.max_capacity = max(capacity, max_capacity or capacity)
         self.alpha = np.zeros((b, capacity))
         self.beta = np.zeros((b, capacity))
         self.steps = np.zeros(b, dtype=np.int64)
         self.scale = np.zeros(b)  # running max of |α|, β per run: a lower bound on ‖T‖
-        self.Q = np.empty((b, capacity, P)) if reorthogonalize else None
+        self.Q = np.empty((b, capacity, P)) if reorthogonalize and not self._file else None
         self.q = V0.copy()
         self.q_prev = np.zeros_like(self.q)
         self.active = np.arange(b)
@@ -151,6 +189,8 @@ class LanczosKernel:
 
     def orthogonalize(self, sel: Any, W: Array, upto: int) -> Array:
         """W (na, P) minus its projection on each run's first ``upto`` basis rows, twice."""
+        if self._file is not None:
+            return self._file.orthogonalize(np.arange(self.q.shape[0])[sel], W, upto)
         basis = self.Q[sel, :upto]  # type: ignore[index]
         for _ in range(2):
             W -= np.matmul(basis.transpose(0, 2, 1), np.matmul(basis, W[:, :, None]))[:, :, 0]
@@ -164,12 +204,14 @@ class LanczosKernel:
         qa = self.q[sel]
         if self.Q is not None:
             self.Q[sel, j] = qa
+        elif self._file is not None:
+            self._file.store(np.arange(self.q.shape[0])[sel], j, qa)
         W = self.op.matmat(qa.T).T  # (na, P)
         a = np.einsum("ip,ip->i", qa, W)
         W -= a[:, None] * qa
         if j > 0:
             W -= self.beta[sel, j - 1][:, None] * self.q_prev[sel]
-        if self.Q is not None:
+        if self.reorthogonalize:
             W = self.orthogonalize(sel, W, j + 1)
         bnorm = np.linalg.norm(W, axis=1)
         self.alpha[sel, j], self.beta[sel, j] = a, bnorm
