@@ -2,7 +2,7 @@
 
 Pure NumPy/SciPy reference implementation (float64 throughout). See README.md for
 the conventions (parameter layout, losses, PyTorch equivalents) and
-the THEORY.md section cited in each module docstring.
+the docs/theory.md section cited in each module docstring.
 
 >>> import hessref as hr
 >>> model = hr.MLP([4, 8, 3], activation="tanh")

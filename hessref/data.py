@@ -1,10 +1,12 @@
-"""Seeded synthetic and small real datasets for the Hessian experiments (THEORY.md §7).
+"""Seeded synthetic and small real datasets for the Hessian experiments.
+
+The settings follow Sagun et al. 2016 (arXiv:1611.07476) and Papyan 2019 (arXiv:1901.08244).
 
 Every generator returns float64 inputs ``X`` of shape (N, d) with samples as rows, takes
 ``rng`` (None, int or ``numpy.random.Generator``) and does no I/O beyond reading the
 scikit-learn ``digits`` data that ships inside the scikit-learn package (nothing is
 downloaded). The number of classes of a dataset is a property of the *data*; it is
-independent of the number of outputs of any network trained on it (THEORY.md §8.2).
+independent of the number of outputs of any network trained on it (docs/theory.md §14).
 
 - :func:`gaussian_mixture` — C Gaussian clusters in ℝ^d (Sagun et al. 2017, App. A;
   Papyan 2019), integer labels.
@@ -170,7 +172,7 @@ def two_blobs(
 ) -> tuple[Array, Labels]:
     """Two isotropic 2-D Gaussian blobs at (1, 1) (label 0) and (−1, −1) (label 1).
 
-    The data set of Sagun, Bottou, LeCun 2016 (§3; THEORY.md §7.1); ``std`` is the
+    The data set of Sagun, Bottou, LeCun 2016 (§3 of arXiv:1611.07476); ``std`` is the
     per-coordinate standard deviation (0.1 in the main figures, 0.2–1.0 in the
     data-complexity figure). Not standardised. Rows are shuffled.
 
@@ -206,7 +208,7 @@ def teacher_student(
 
     X ~ N(0, I_{d_0}) and E ~ N(0, I_{d_L}) entrywise; θ* is drawn with
     :meth:`hessref.MLP.init` (PyTorch default init). With ``noise = 0`` a student of the
-    teacher's architecture can interpolate (then R = 0 at θ*, THEORY.md §2.4).
+    teacher's architecture can interpolate (then R = 0 at θ*, docs/theory.md §5).
 
     Parameters
     ----------

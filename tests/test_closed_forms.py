@@ -1,4 +1,4 @@
-"""Channel 3: closed forms (THEORY.md §2.1, §2.4) and the flat parameter layout."""
+"""Channel 3: closed forms (docs/theory.md §5) and the flat parameter layout."""
 
 import numpy as np
 import pytest

@@ -412,7 +412,7 @@ SPIKES = (6.0, 9.0, 12.0)
 @pytest.fixture(scope="module")
 def spiked():
     """Wishart bulk S = XXᵀ/N (P = 1000, N = 2000, α = 1/2, MP edge (1+√α)² ≈ 2.91)
-    plus three rank-one spikes 6, 9, 12 (THEORY §3, §6)."""
+    plus three rank-one spikes 6, 9, 12 (docs/theory.md §17)."""
     rng = np.random.default_rng(2026)
     P, N = 1000, 2000
     with threadpool_limits(limits=1):
@@ -476,7 +476,7 @@ def test_slq_without_reorthogonalization_density_still_close(spiked):
 
 
 def test_slq_probe_moments_are_unbiased(unit_spectrum):
-    # E[vᵀA^j v] = tr(A^j)/P for v = z/‖z‖, z Rademacher (THEORY §4.1); quadrature with
+    # E[vᵀA^j v] = tr(A^j)/P for v = z/‖z‖, z Rademacher (docs/theory.md §13); quadrature with
     # m = 10 is exact for j ≤ 19, so per-probe moments are exact quadratic forms.
     A, _ = unit_spectrum
     P = A.shape[0]

@@ -1,4 +1,4 @@
-"""The exact theory of THEORY.md §2 (and §4.4) as property tests.
+"""The exact theory of docs/theory.md §5, §9, §10 (and §15) as property tests.
 
 Every identity here is a theorem ([T]) about the true Hessian, so each test checks the
 engine (``hr.hessian``, ``hr.gauss_newton``, ``hr.gradient``, ``hr.jacobian``,
@@ -33,9 +33,9 @@ from hessref.core.ggn import scaled_jacobian
 from hessref.core.problem import make_problem
 from hessref.core.textbook import textbook_curvature
 
-EXACT = 1e-10  # relative tolerance for float64 identities ("≤ 1e-10 relative", THEORY.md)
+EXACT = 1e-10  # relative tolerance for float64 identities ("≤ 1e-10 relative", docs/theory.md)
 TINY = 1e-13  # relative tolerance for quantities that are zero up to a few roundings
-RANK_RTOL = 1e-10  # numerical rank: λ > 1e-10·λ_max (THEORY.md §2.2)
+RANK_RTOL = 1e-10  # numerical rank: λ > 1e-10·λ_max (docs/theory.md §5)
 
 
 # --- helpers -----------------------------------------------------------------------------
@@ -55,7 +55,7 @@ def split(case: Case) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def eigs(M: np.ndarray) -> np.ndarray:
-    """Eigenvalues of a symmetric matrix, descending (THEORY.md §1 convention)."""
+    """Eigenvalues of a symmetric matrix, descending (docs/theory.md §1 convention)."""
     return np.linalg.eigvalsh(M)[::-1]
 
 
@@ -87,7 +87,7 @@ def own_forward(model: hr.MLP, theta: np.ndarray, X: np.ndarray) -> np.ndarray:
 
 
 def rescaling_direction(model: hr.MLP, layer: int, unit: int) -> np.ndarray:
-    """Diagonal of D_j for hidden unit ``unit`` of hidden layer ``layer`` (THEORY.md §2.6).
+    """Diagonal of D_j for hidden unit ``unit`` of hidden layer ``layer`` (docs/theory.md §9).
 
     +1 on the unit's incoming weights W_l[j, :] and bias b_l[j], −1 on its outgoing
     weights W_{l+1}[:, j], 0 elsewhere (indices from the documented row-major layout).
@@ -117,7 +117,7 @@ def logit_shift_directions(model: hr.MLP) -> np.ndarray:
     return U
 
 
-# --- §2.1 Gauss-Newton split -------------------------------------------------------------
+# --- Gauss-Newton split, docs/theory.md §5 -------------------------------------------------------------
 
 
 @settings(max_examples=30)
@@ -187,7 +187,7 @@ def test_hessian_is_the_second_derivative_of_the_loss(
 ) -> None:
     """Anchor for all the identities: the H being split is ∇²L, and ∇L is the gradient of L.
 
-    Central differences along a random unit v (THEORY.md §5 checks), smooth activations
+    Central differences along a random unit v (docs/theory.md §6; finite differences), smooth activations
     only: (L(θ+εv) − L(θ−εv))/2ε = ∇L·v and (∇L(θ+εv) − ∇L(θ−εv))/2ε = H v, both with
     O(ε²) truncation error (ε = 1e-4; observed relative errors ≲ 1e-9, tolerance 1e-7).
     Catches: a wrong σ′ or σ″ used consistently everywhere — H = G + R and every other
@@ -215,7 +215,7 @@ def test_hessian_is_the_second_derivative_of_the_loss(
 @settings(max_examples=20)
 @given(case=cases(losses=("cross_entropy",)))
 def test_ce_ggn_equals_model_fisher(case: Case) -> None:
-    """CE: G = s Σ_i E_{c∼p_i}[∇ℓ(f_i, c) ∇ℓ(f_i, c)ᵀ] (THEORY.md §2.1, Martens 2014).
+    """CE: G = s Σ_i E_{c∼p_i}[∇ℓ(f_i, c) ∇ℓ(f_i, c)ᵀ] (docs/theory.md §5, Martens 2014).
 
     The Fisher is built here by enumerating classes c with per-sample gradients
     g_{i,c} = J_iᵀ(p_i − e_c) from ``hr.jacobian``. The per-sample gradients at the true
@@ -296,7 +296,7 @@ def test_linear_model_blocks(case: Case) -> None:
             assert np.linalg.norm(H_WW - swapped) > 1e-6 * nH
 
 
-# --- §2.2 rank bounds ---------------------------------------------------------------------
+# --- rank bounds, docs/theory.md §5 ---------------------------------------------------------------------
 
 
 @settings(max_examples=30)
@@ -315,7 +315,7 @@ def test_ggn_rank_bounds(case: Case) -> None:
 
 
 def worked_example(seed: int, N: int) -> tuple[hr.MLP, np.ndarray, np.ndarray, np.random.Generator]:
-    """5→7→3 ReLU MLP, PyTorch-default init, N standard-normal inputs (THEORY.md §2.2).
+    """5→7→3 ReLU MLP, PyTorch-default init, N standard-normal inputs (docs/theory.md §5).
 
     Genericity preconditions, asserted so a seed change cannot silently test a special θ:
     no pre-activation at a kink, no hidden unit dead on all samples (its weights would
@@ -338,7 +338,7 @@ def worked_example(seed: int, N: int) -> tuple[hr.MLP, np.ndarray, np.ndarray, n
 @pytest.mark.parametrize("seed", [0, 1, 2])
 @pytest.mark.parametrize(("loss", "expected_rank"), [("mse", 59), ("cross_entropy", 51)])
 def test_worked_example_rank(seed: int, loss: str, expected_rank: int) -> None:
-    """THEORY.md §2.2: 5→7→3 ReLU (P = 66), N = 40, generic θ: rank G = 59 MSE, 51 CE.
+    """docs/theory.md §5: 5→7→3 ReLU (P = 66), N = 40, generic θ: rank G = 59 MSE, 51 CE.
 
     The N·k bound is inactive, so the deficiency is exactly the symmetry kernel: the 7
     ReLU rescaling directions D_jθ (both losses) plus the 8 logit-shift directions (CE).
@@ -376,14 +376,16 @@ def test_worked_example_rank_sample_bound_active(seed: int, loss: str, expected_
     assert ev[expected_rank - 1] > 1e-8 * ev[0]
 
 
-# --- §2.3 inertia and perturbation ---------------------------------------------------------
+# --- inertia and perturbation, docs/theory.md (5.6) ---------------------------------------------------------
 
 
 @settings(max_examples=30)
 @given(case=cases())
 def test_inertia_and_weyl_bounds(case: Case) -> None:
-    """G ⪰ 0 ⇒ λ_i(H) ≥ λ_i(R) ∀i, λ_min(H) ≥ λ_min(R), n₋(H) ≤ n₋(R);
-    Weyl |λ_i(H) − λ_i(G)| ≤ ‖R‖₂; n₊(H) ≤ rank G + n₊(R).
+    """G ⪰ 0 ⇒ λ_i(H) ≥ λ_i(R) ∀i (Courant–Fischer monotonicity), λ_min(H) ≥ λ_min(R),
+    n₋(H) ≤ n₋(R); Weyl's inequality (5.6) λ_i(G) + λ_P(R) ≤ λ_i(H) ≤ λ_i(G) + λ_1(R)
+    (hence |λ_i(H) − λ_i(G)| ≤ ‖R‖₂) and its general form λ_{i+j−1}(H) ≤ λ_i(G) + λ_j(R);
+    n₊(H) ≤ rank G + n₊(R) (subadditivity of the positive index, not Weyl).
 
     Counts use a threshold τ = 1e-8·scale for H and τ/4 for G and R, so that rounding
     (≪ τ/4) cannot move an eigenvalue across both thresholds: the inequalities between
@@ -398,12 +400,16 @@ def test_inertia_and_weyl_bounds(case: Case) -> None:
     assert lH[-1] >= lR[-1] - tol
     assert np.all(np.abs(lH - lG) <= abs(lR).max() + tol)
     assert np.all(lG + lR[-1] - tol <= lH) and np.all(lH <= lG + lR[0] + tol)
+    P = lH.size
+    for i in range(min(P, 4)):
+        for j in range(min(P - i, 4)):
+            assert lH[i + j] <= lG[i] + lR[j] + tol
     tau = 1e-8 * scale
     assert np.sum(lH < -tau) <= np.sum(lR < -tau / 4)
     assert np.sum(lH > tau) <= np.sum(lG > tau / 4) + np.sum(lR > tau / 4)
 
 
-# --- §2.4 interpolation ----------------------------------------------------------------------
+# --- interpolation (docs/theory.md §5) ----------------------------------------------------------------------
 
 
 @settings(max_examples=25)
@@ -425,7 +431,7 @@ def test_interpolation_targets_give_zero_residual(case: Case) -> None:
     assert eigs(H)[-1] >= -1e-12 * nG
 
 
-# --- §2.5 structure of R -----------------------------------------------------------------------
+# --- structure of R, docs/theory.md (5.5) -----------------------------------------------------------------------
 
 
 @settings(max_examples=25)
@@ -466,7 +472,7 @@ def test_piecewise_linear_residual_has_zero_diagonal_blocks(case: Case) -> None:
 @pytest.mark.parametrize("seed", [0, 1, 2])
 @pytest.mark.parametrize("activation", ["tanh", "sigmoid", "softplus", "gelu"])
 def test_smooth_activation_residual_has_nonzero_trace(seed: int, activation: str) -> None:
-    """Control for the test above: for σ″ ≠ 0, tr R ≠ 0 generically (THEORY.md §2.5),
+    """Control for the test above: for σ″ ≠ 0, tr R ≠ 0 generically (docs/theory.md (5.5)),
     so the zero-trace check discriminates piecewise-linear from smooth activations.
 
     Generic: tr R is a nonconstant analytic function of (θ, X, Y), so it vanishes only
@@ -481,7 +487,7 @@ def test_smooth_activation_residual_has_nonzero_trace(seed: int, activation: str
     assert np.linalg.norm(hr.layer_block(model, R, 1, 1)) > 1e-3 * np.linalg.norm(R)
 
 
-# --- §2.6 symmetries ---------------------------------------------------------------------------
+# --- symmetries, docs/theory.md §9 ---------------------------------------------------------------------------
 
 
 @settings(max_examples=25)
@@ -559,7 +565,7 @@ def test_mse_has_no_logit_shift_null_direction(case: Case) -> None:
     assert quad[0] > 0
 
 
-# --- §2.7 Papyan's decomposition ----------------------------------------------------------
+# --- Papyan's decomposition, docs/theory.md §10 ----------------------------------------------------------
 
 
 def papyan_deltas(case: Case) -> tuple[np.ndarray, np.ndarray]:
@@ -601,7 +607,7 @@ def test_papyan_four_part_decomposition(case: Case) -> None:
     λ_j(G) ≥ λ_j(G₀+G₁+G₂) ≥ λ_j(G₁) for all j. Also the Gram-matrix shortcuts for
     the nonzero eigenvalues of G₁ (C×C) and G₀+G₁+G₂ (C²×C²).
 
-    Parts, built here from the δ of ``papyan_deltas`` (THEORY.md §2.7): class means
+    Parts, built here from the δ of ``papyan_deltas`` (docs/theory.md §10): class means
     δ_{c,c′}, δ_c = mean_{c′≠c} δ_{c,c′}, ν_{c,c′} = δ_{c,c′} − δ_c, within-class
     covariances normalised by n_c. G (sum reduction) is N·G (mean); parts scale the same.
     """
@@ -648,7 +654,7 @@ def test_papyan_four_part_decomposition(case: Case) -> None:
     assert np.allclose(eigs(gram012)[:m], l012[:m], rtol=0, atol=tol)
 
 
-# --- §4.4 GD on a quadratic ----------------------------------------------------------------
+# --- GD on a quadratic, docs/theory.md §15 ----------------------------------------------------------------
 
 
 def random_psd(rng: np.random.Generator, spectrum: np.ndarray) -> np.ndarray:

@@ -182,7 +182,7 @@ show(fig, "heatmap_H_G_R")
 
 # %% [markdown]
 # Look at the lower-right block of R: it is **zero**. The output layer enters $f$
-# linearly, so $\nabla^2 f$ has no second derivative within the last layer (THEORY §2.5).
+# linearly, so $\nabla^2 f$ has no second derivative within the last layer (docs/theory.md (5.5)).
 
 # %%
 last = model.layer_slice(model.num_layers)
@@ -230,7 +230,7 @@ show(fig, "spectra_H_G_R")
 # every $i$; under cross-entropy, shifting all logits by a constant changes nothing, which
 # adds $d_{L-1} + 1$ more directions in $\ker G$.
 #
-# The worked example of THEORY §2.2: a 5→7→3 ReLU MLP (P = 66) on N = 40 samples has
+# The worked example of docs/theory.md §5: a 5→7→3 ReLU MLP (P = 66) on N = 40 samples has
 # $\operatorname{rank} G = 66 - 7 = 59$ for MSE and $66 - 7 - 8 = 51$ for cross-entropy.
 
 
@@ -295,7 +295,7 @@ assert np.abs(R_i).max() < 1e-14 and np.allclose(H_i, G_i, rtol=1e-12, atol=1e-1
 # ## Exercises
 #
 # 1. Verify $\operatorname{tr} G = \frac1N \sum_i \lVert A_i^{1/2} J_i \rVert_F^2$ using `J` and `A` above.
-# 2. Build the ReLU rescaling direction $D_j\theta$ for hidden unit $j$ of `relu` (THEORY §2.6) and check
+# 2. Build the ReLU rescaling direction $D_j\theta$ for hidden unit $j$ of `relu` (docs/theory.md §9) and check
 #    that $J_i D_j\theta = 0$ for all samples.
 # 3. Compute the **empirical Fisher** $\frac1N\sum_i \nabla\ell_i \nabla\ell_i^\top$ (per-sample
 #    gradients: $J_i^\top r_i$) and compare it with G. When do they coincide?

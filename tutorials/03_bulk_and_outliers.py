@@ -40,10 +40,10 @@ if importlib.util.find_spec("hessref") is None:
 #   outliers through the Gauss-Newton part G: they sit at the eigenvalues of a small matrix
 #   built from **class means** of output gradients.
 #
-# "Number of outliers = number of classes" is an **empirical** claim (THEORY §8): it depends
+# "Number of outliers = number of classes" is an **empirical** claim (docs/theory.md §14): it depends
 # on the counting rule, the loss, the stage of training and the seed, and the paper's own
 # table deviates from it. We measure it here honestly, with exact spectra, in the regime
-# where it has been seen to hold (THEORY §8.1): C-class Gaussian mixtures in 20 dimensions,
+# where it has been reported to hold (Sagun et al. 2017, arXiv:1706.04454): C-class Gaussian mixtures in 20 dimensions,
 # an MLP 20→30→30→K with ReLU, softmax cross-entropy, full-batch gradient descent to a
 # training loss of $10^{-3}$. Outliers are counted by the **largest ratio**
 # $\lambda_i/\lambda_{i+1}$ among the top 60 eigenvalues (the largest gap on a log scale).
@@ -80,7 +80,7 @@ def show(fig, name):
 
 threadpool_limits(limits=1, user_api="blas")  # small matrices: one BLAS thread is faster
 
-# THEORY §8.1 settings; fast mode (CI) uses a smaller problem
+# the mixture setting of the outliers-vs-classes experiment; fast mode (CI) uses a smaller problem
 d, N, width = (10, 300, 16) if FAST else (20, 600, 30)
 TOP = 60
 
@@ -222,7 +222,7 @@ assert np.all(lam_G[:C] >= lam_G1 - 1e-12 * lam_G[0])  # exact inequality
 # %% [markdown]
 # ## Outliers vs number of classes
 #
-# Now vary C. Caveat 2 of THEORY §8 matters: with K = C outputs, anything that counts
+# Now vary C. A caveat of docs/theory.md §14 matters: with K = C outputs, anything that counts
 # *outputs* would look like it counts classes. So we also train with **K = 10 outputs
 # fixed** while C changes: if the count follows C there, it really tracks the data.
 
@@ -293,11 +293,11 @@ for K_fixed in (False, True):
 #
 # ## Exercises
 #
-# 1. Repeat the sweep with `activation="tanh"`. THEORY §8.1 reports that tanh + CE does **not**
-#    give C. What do you find, and does G show C(C − 1) = C + C(C − 2) outliers instead (the class
+# 1. Repeat the sweep with `activation="tanh"`. Does tanh + CE still give C? (Compare with
+#    the `loss-and-activation` experiment on the results page.) What do you find, and does G show C(C − 1) = C + C(C − 2) outliers instead (the class
 #    means plus the cross-class group)?
 # 2. Use MSE with one-hot targets (`np.eye(K)[y]`) instead of cross-entropy. How many outliers
 #    now? (Hint: C·K.)
 # 3. Count with `rule="gap"` and `rule="threshold"` as well. Which rule is most stable across seeds?
 # 4. Stop training earlier (`stop_loss=1e-1`) and later (`1e-5`). What happens to the scale of the
-#    whole spectrum, and to the count? (THEORY §8, caveat 3.)
+#    whole spectrum, and to the count? (docs/theory.md §14.)

@@ -41,7 +41,7 @@ if importlib.util.find_spec("hessref") is None:
 # Part of the first statement is an exact theorem: the Gauss-Newton matrix has rank at most
 # $N(K-1)$ for cross-entropy (tutorial 02), so G has **at least $P - N(K-1)$ zero
 # eigenvalues**, a number that grows one-for-one with P. The rest are empirical
-# observations (THEORY §7, §8): we check them on seeded runs and say what we see.
+# observations (docs/theory.md §14; Sagun et al. 2016, 2017): we check them on seeded runs and say what we see.
 
 # %%
 import os
@@ -236,7 +236,7 @@ print(
 # When the outlier grows with the data's spread while the model is fixed, the
 # outliers are a property of the **data** (through the class structure of the gradients,
 # tutorial 03), the bulk a property of the **parametrisation**. This is a single-seed
-# demonstration (THEORY §8, caveat 5): harder data are never fit to zero loss, so the
+# demonstration (docs/theory.md §14): harder data are never fit to zero loss, so the
 # trained points differ in loss as well as in data.
 #
 # ## Exercises

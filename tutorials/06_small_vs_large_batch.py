@@ -44,7 +44,7 @@ if importlib.util.find_spec("hessref") is None:
 # The originals are a convnet on MNIST and AlexNet on CIFAR-10; both are beyond dense
 # Hessians. We use an MLP analogue on scikit-learn's 8×8 digits (a small real dataset,
 # **not** MNIST) and exact spectra. Everything here is a seeded single-run demonstration
-# (THEORY §8, caveat 5), not a property.
+# (docs/theory.md §14), not a property.
 
 # %%
 import os
@@ -257,7 +257,7 @@ print(
 #    every time?
 # 2. Draw the loss along a **random** direction of the same length as θ_LB − θ_SB through
 #    θ_SB. Compare with the SB–LB line: what makes the interpolation line special?
-# 3. The step size matters: GD is only stable while λ_max < 2/η (THEORY §4.4). Compute 2/η
+# 3. The step size matters: GD is only stable while λ_max < 2/η (docs/theory.md §15). Compute 2/η
 #    here and compare with the λ_max values. Which run comes closer to the edge?
 # 4. Compute the second derivative of the loss along the line at α = 0 exactly, as
 #    $d^\top H d$ with $d = \theta_{LB} - \theta_{SB}$ (use `hr.hvp`), and compare with the curvature

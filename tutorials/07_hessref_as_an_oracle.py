@@ -159,7 +159,7 @@ print("notes:", strict.notes)
 #
 # ## Eigenvalues: the largest one, or the largest in magnitude?
 #
-# A classic slip (ANCHORS §3.10): power iteration converges to the eigenvalue of largest
+# A classic slip (docs/theory.md §18): power iteration converges to the eigenvalue of largest
 # **magnitude**. When the most negative eigenvalue is bigger in magnitude than the most
 # positive one, "the top eigenvalue" reported is negative. `compare` with
 # `kind="eigenvalues"` matches sorted spectra, also a top-k subset.

@@ -1,5 +1,7 @@
 """The exact dense Hessian H = ∇²L (P × P) and its parts G, R, from layer-pair block formulas.
 
+The derivation is docs/theory.md §7, equations (7.1)-(7.4).
+
 Write Ŵ_l = [W_l | b_l] and ā_{l-1} = [a_{l-1}, 1], so that z_l = Ŵ_l ā_{l-1}. Per sample,
 with ψ = s ℓ (s = 1/N or 1), δ_m = ∂ψ/∂z_m, M_m = ∇²_{z_m} ψ (upper layers fixed),
 T_{m,l} = ∂z_m/∂z_l (T_{l,l} = I) and S_{m-1,l} = ∂a_{m-1}/∂z_l = D_{m-1} T_{m-1,l}:
@@ -37,7 +39,8 @@ from scipy.linalg.blas import dgemm
 
 from hessref.core.mlp import MLP, ForwardCache, forward
 from hessref.core.problem import Problem, check_model, make_problem
-from hessref.core.validation import check_dense_fits
+from hessref.core.rop import MODES
+from hessref.core.validation import as_float_array, check_choice, check_dense_fits
 
 Array = NDArray[np.float64]
 
@@ -152,10 +155,10 @@ def _expand_diagonal(out: Array, model: MLP, l: int, C: Array) -> None:
 def _mirror(out: Array, model: MLP) -> None:
     """Fill the blocks above the diagonal with the transposes of those below, tile by tile."""
     for l in range(2, model.num_layers + 1):
-        s = model.layer_slice(l)
-        for r in range(s.start, s.stop, _TILE):
-            r1 = min(r + _TILE, s.stop)
-            out[: s.start, r:r1] = out[r:r1, : s.start].T
+        rows = model.layer_slice(l)
+        for r in range(rows.start, rows.stop, _TILE):
+            r1 = min(r + _TILE, rows.stop)
+            out[: rows.start, r:r1] = out[r:r1, : rows.start].T
 
 
 def _propagate(cache: ForwardCache, params: list, m: int, l: int, T: Array | None) -> tuple:
@@ -219,12 +222,29 @@ def _accumulate_chunk(pairs: dict, diags: list, problem: Problem, modes: tuple) 
             _add_pair(pairs[(m, l)], modes, curv, m, l, S, T)
 
 
+def _bytes_per_sample(model: MLP) -> int:
+    """Workspace of one sample in :func:`_accumulate_chunk`: three (d+1)² and three d² arrays."""
+    sizes = model.sizes
+    return 8 * 3 * (max(sizes[:-1]) + 1) ** 2 + 8 * 3 * max(sizes[1:]) ** 2
+
+
 def _chunk_rows(problem: Problem) -> int:
-    """Samples per chunk so the largest per-sample intermediate stays within the budget."""
-    sizes = problem.model.sizes
-    widest = max(sizes[1:])
-    per_sample = 8 * 3 * (max(sizes[:-1]) + 1) ** 2 + 8 * 3 * widest**2
-    return max(1, _WORKSPACE_BYTES // per_sample)
+    """Samples per chunk so the per-chunk workspace stays within ``_WORKSPACE_BYTES``."""
+    return max(1, _WORKSPACE_BYTES // _bytes_per_sample(problem.model))
+
+
+def chunk_workspace_bytes(problem: Problem, num_modes: int = 1) -> int:
+    """Peak bytes besides the results (docs/theory.md (7.4)), for the memory check.
+
+    One sample chunk (the per-sample arrays of :func:`_bytes_per_sample`, its forward
+    cache and the δ_m, M_m of every layer: N_chunk · Σ_m d_m (d_m + 3) floats) plus the
+    off-diagonal block sums, at most P²/2 floats per mode.
+    """
+    model = problem.model
+    rows = min(_chunk_rows(problem), problem.num_samples)
+    per_layer = sum(d * (d + 3) for d in model.sizes)
+    block_sums = 8 * num_modes * model.num_params**2 // 2
+    return rows * (_bytes_per_sample(model) + 8 * per_layer) + block_sums
 
 
 def dense_curvatures(problem: Problem, modes: tuple[str, ...]) -> list[Array]:
@@ -238,6 +258,8 @@ def dense_curvatures(problem: Problem, modes: tuple[str, ...]) -> list[Array]:
     forward pass, T_{m,l}, S and the ā ā products. Workspace: the off-diagonal block
     sums (≤ P²/2 per mode) plus one sample chunk.
     """
+    for mode in modes:
+        check_choice("mode", mode, MODES)
     model, K = problem.model, len(modes)
     sizes, L = model.sizes, model.num_layers
     aug = [d + 1 for d in sizes]
@@ -266,7 +288,10 @@ def dense_curvatures(problem: Problem, modes: tuple[str, ...]) -> list[Array]:
 
 
 def dense_curvature(problem: Problem, mode: str) -> Array:
-    """Dense M ∈ {H, G, R} (mode "hessian", "ggn" or "residual"), shape (P, P), symmetric."""
+    """Dense M ∈ {H, G, R} (mode "hessian", "ggn" or "residual"), shape (P, P), symmetric.
+
+    Any other ``mode`` raises ``ValueError`` (a typo must not return zeros).
+    """
     return dense_curvatures(problem, (mode,))[0]
 
 
@@ -299,7 +324,7 @@ def hessian(
 
     Examples
     --------
-    Linear model with MSE: H_WW = (1/N) I_k ⊗ XᵀX (THEORY.md §2.1).
+    Linear model with MSE: H_WW = (1/N) I_k ⊗ XᵀX (R = 0, docs/theory.md §5).
 
     >>> import numpy as np, hessref as hr
     >>> model = hr.MLP([2, 2], activation="identity")
@@ -309,7 +334,7 @@ def hessian(
     True
     """
     p = make_problem(model, theta, X, y, loss, reduction)
-    check_dense_fits("hessian", p.model.num_params, 1)
+    check_dense_fits("hessian", p.model.num_params, 1, chunk_workspace_bytes(p, 1))
     return dense_curvature(p, "hessian")
 
 
@@ -318,10 +343,11 @@ def layer_block(model: MLP, M: ArrayLike, l: int, m: int) -> Array:
 
     Rows are layer l's parameters [W_l.ravel(), b_l], columns layer m's, so
     ``layer_block(model, H, l, m)`` has shape (d_l(d_{l-1}+1), d_m(d_{m-1}+1)).
-    Returns a view.
+    Returns a view of M when M is already finite float64 (other real dtypes are
+    converted first; complex, object, string and NaN/inf entries are refused).
     """
     model = check_model(model)
-    M = np.asarray(M)
+    M = as_float_array("M", M, ndim=2)
     P = model.num_params
     if M.shape != (P, P):
         raise ValueError(f"M: expected a ({P}, {P}) matrix for {model!r}, got shape {M.shape}")

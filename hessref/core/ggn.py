@@ -1,4 +1,4 @@
-"""The Gauss-Newton split H = G + R (THEORY.md §2.1), exact and dense.
+"""The Gauss-Newton split H = G + R (docs/theory.md §5, equations (5.1)-(5.3)), exact and dense.
 
 G = s Σ_i J_iᵀ A_i J_i with A_i = ∇²_f ℓ_i is positive semi-definite; R = s Σ_i Σ_c
 r_{i,c} ∇²_θ f_{i,c} holds every term of H that carries the output gradient r.
@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from hessref.core.dense import dense_curvatures
+from hessref.core.dense import chunk_workspace_bytes, dense_curvatures
 from hessref.core.mlp import MLP, backprop_seeds, forward
 from hessref.core.problem import Problem, make_problem
 from hessref.core.validation import check_dense_fits
@@ -27,7 +27,7 @@ def scaled_jacobian(problem: Problem) -> Array:
     """Per-sample B_i J_i, shape (N, d_L, P), with B_iᵀ B_i = ∇²_f ℓ_i.
 
     For MSE B_i = I (so this is the Jacobian); for cross-entropy row c of B_i J_i is
-    √p_c J_iᵀ(e_c − p), Papyan's δ_{i,c} (THEORY.md §2.7). G = s Σ_i (B_i J_i)ᵀ(B_i J_i).
+    √p_c J_iᵀ(e_c − p), Papyan's δ_{i,c} (docs/theory.md (10.1)). G = s Σ_i (B_i J_i)ᵀ(B_i J_i).
     """
     cache = forward(problem.model, problem.params, problem.X)
     B = problem.loss.hessian_factor(cache.F, problem.y)
@@ -64,7 +64,7 @@ def gauss_newton(
 
     Examples
     --------
-    At interpolation targets (MSE), R = 0 and H = G (THEORY.md §2.4):
+    At interpolation targets (MSE), R = 0 and H = G (docs/theory.md §5):
 
     >>> import numpy as np, hessref as hr
     >>> model = hr.MLP([3, 4, 2], activation="tanh")
@@ -75,6 +75,6 @@ def gauss_newton(
     0.0
     """
     p = make_problem(model, theta, X, y, loss, reduction)
-    check_dense_fits("gauss_newton", p.model.num_params, 2)
+    check_dense_fits("gauss_newton", p.model.num_params, 2, chunk_workspace_bytes(p, 2))
     G, R = dense_curvatures(p, ("ggn", "residual"))
     return G, R

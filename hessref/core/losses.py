@@ -1,6 +1,7 @@
 """Per-sample losses ℓ(f, y) and their derivatives with respect to the output f.
 
-For N samples with outputs ``F`` of shape (N, k), each loss provides (THEORY.md §1):
+For N samples with outputs ``F`` of shape (N, k), each loss provides (docs/theory.md §3,
+equations (3.1)-(3.4)):
 
 - ``value(F, y)``        ℓ_i, shape (N,)
 - ``gradient(F, y)``     r_i = ∇_f ℓ_i, shape (N, k)
@@ -13,7 +14,7 @@ For N samples with outputs ``F`` of shape (N, k), each loss provides (THEORY.md 
 | mse | ½‖f − y‖² | f − y | I | e_c |
 | cross_entropy | −log softmax(f)_y | p − e_y | diag(p) − ppᵀ | √p_c (e_c − p) |
 
-The cross-entropy factor rows are Papyan's δ directions (THEORY.md §2.7):
+The cross-entropy factor rows are Papyan's δ directions (docs/theory.md (3.3), (10.1)):
 Σ_c p_c (e_c − p)(e_c − p)ᵀ = diag(p) − ppᵀ because Σ_c p_c = 1.
 Softmax and log-softmax are computed stably (no clipping); logits of ±1e4 are fine.
 """

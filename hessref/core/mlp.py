@@ -1,6 +1,6 @@
 """The MLP: specification, flat parameter layout, forward pass and first-order backprop.
 
-Model (samples are rows, THEORY.md §1)::
+Model (samples are rows, docs/theory.md §1, equations (1.1)-(1.2))::
 
     Z_l = A_{l-1} @ W_l.T + b_l,   A_0 = X,   A_l = σ(Z_l) for l < L,   F = Z_L (linear output)
 
@@ -25,6 +25,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from hessref.core.activations import Activation, get_activation
+from hessref.core.validation import as_float_array
 
 Array = NDArray[np.float64]
 Params = list[tuple[Array, Array]]
@@ -88,7 +89,7 @@ class MLP:
     # --- layout -------------------------------------------------------------------------
 
     def weight_slice(self, layer: int) -> slice:
-        """Slice of θ holding W_layer (1-based layer index, as in THEORY.md)."""
+        """Slice of θ holding W_layer (1-based layer index, as in docs/theory.md §1)."""
         self._check_layer(layer)
         start = self._offsets[layer - 1]
         return slice(start, start + self.sizes[layer] * self.sizes[layer - 1])
@@ -157,9 +158,14 @@ class MLP:
             theta[s] = gen.uniform(-bound, bound, size=s.stop - s.start)
         return theta
 
-    def unflatten(self, theta: Array) -> Params:
-        """Split θ (P,) into ``[(W_1, b_1), ...]``; the arrays are views into θ."""
-        theta = np.asarray(theta)
+    def unflatten(self, theta: ArrayLike) -> Params:
+        """Split θ (P,) into ``[(W_1, b_1), ...]`` of float64 arrays.
+
+        θ is checked like every public input (real, finite; float32/int converted to
+        float64, complex/object/string refused). The arrays are views into θ when θ is
+        already a finite float64 vector, else into its float64 copy.
+        """
+        theta = as_float_array("theta", theta)
         if theta.shape != (self.num_params,):
             raise ValueError(
                 f"theta: expected shape ({self.num_params},) for {self!r}, got {theta.shape}"
@@ -173,12 +179,16 @@ class MLP:
         ]
 
     def flatten(self, params: Sequence[tuple[ArrayLike, ArrayLike]]) -> Array:
-        """Inverse of :meth:`unflatten`: ``[(W_1, b_1), ...]`` → θ (P,), a new array."""
+        """Inverse of :meth:`unflatten`: ``[(W_1, b_1), ...]`` → θ (P,), a new float64 array.
+
+        Each W_l and b_l must be real and finite (float32/int/bool converted; complex,
+        object, string or NaN/inf entries raise ``TypeError``/``ValueError``).
+        """
         if len(params) != self.num_layers:
             raise ValueError(f"params: expected {self.num_layers} (W, b) pairs, got {len(params)}")
         theta = np.empty(self.num_params)
         for l, (W, b) in enumerate(params, start=1):
-            W, b = np.asarray(W), np.asarray(b)
+            W, b = as_float_array(f"params[{l - 1}] (W{l})", W), as_float_array(f"b{l}", b)
             shape_w = (self.sizes[l], self.sizes[l - 1])
             if W.shape != shape_w or b.shape != (self.sizes[l],):
                 raise ValueError(
@@ -269,7 +279,7 @@ def backprop_seeds(model: MLP, params: Params, cache: ForwardCache, S: Array) ->
     out : ndarray, shape (N, M, P)
         ``out[i, m] = J_iᵀ s_{i,m}``. With S = I this is the Jacobian (N, d_L, P);
         with S = B (the loss Hessian factor) it is the scaled Jacobian whose Gram
-        matrix is G (THEORY.md §2.1).
+        matrix is G (docs/theory.md (5.2)).
     """
     N, M, _ = S.shape
     out = np.empty((N, M, model.num_params))

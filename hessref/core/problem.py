@@ -1,7 +1,8 @@
 """A validated curvature problem: model, θ, data (X, y), loss and reduction.
 
-``make_problem`` is the single place where the public API checks its inputs
-(DESIGN.md: validation happens once, at the boundary). Engines receive a
+``make_problem`` is where the public curvature functions check their inputs (with
+the helpers of :mod:`hessref.core.validation`; validation happens once, at the
+boundary). Engines receive a
 ``Problem`` and trust it. ``Problem.chunks`` splits the data into row chunks
 that keep the *global* per-sample weight (1/N for the mean), so sums over chunks
 are exact for ragged chunkings too.
@@ -99,6 +100,12 @@ def check_targets(model: MLP, loss: Loss, y: ArrayLike, num_samples: int) -> NDA
     """Check targets for ``loss``: float (N, d_L) for MSE, int labels (N,) for cross-entropy."""
     k = model.sizes[-1]
     if loss.name == "cross_entropy":
+        if k == 1:
+            raise ValueError(
+                f"loss: cross_entropy needs d_L >= 2 outputs, got {model!r} with d_L = 1; "
+                "softmax of one logit is 1, so the loss, gradient and Hessian are identically "
+                "zero. Use two logits (d_L = 2, labels 0/1) or loss='mse'"
+            )
         return as_int_labels("y", y, num_samples, k)
     Y = as_float_array("y", y)
     if Y.shape != (num_samples, k):

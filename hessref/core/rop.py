@@ -1,24 +1,26 @@
 """Curvature-matrix products by Pearlmutter's R-op, batched over samples and directions.
 
-For K directions V (P, K), one forward R pass and one second-order backward pass
-(THEORY.md §5) give H V, G V or R V exactly:
+For K directions V (P, K), one forward pass of directional derivatives and one
+second-order backward pass (docs/theory.md §6, equations (6.1)-(6.5)) give H V, G V or
+R V exactly. The directional derivatives are written Rdir{·} and named ``dir_*`` in the
+code (``dir_z``, ``dir_a``, ``dir_delta``), never ``R``: R is the residual matrix.
 
-Forward, with R{·} the directional derivative along v = {V_l, c_l}::
+Forward, with Rdir{·} the directional derivative along v = {V_l, c_l}::
 
-    R{z_l} = V_l a_{l-1} + W_l R{a_{l-1}} + c_l,     R{a_l} = σ′(z_l) ⊙ R{z_l}
+    Rdir{z_l} = V_l a_{l-1} + W_l Rdir{a_{l-1}} + c_l,     Rdir{a_l} = σ′(z_l) ⊙ Rdir{z_l}
 
 Backward, with δ_l = ∂ℓ/∂z_l and g_l = W_{l+1}ᵀ δ_{l+1}::
 
-    R{δ_L} = A R{z_L}
-    R{δ_l} = σ″(z_l) ⊙ R{z_l} ⊙ g_l + σ′(z_l) ⊙ (V_{l+1}ᵀ δ_{l+1} + W_{l+1}ᵀ R{δ_{l+1}})
-    (Hv)_{W_l} = Σ_i s [R{δ_l} a_{l-1}ᵀ + δ_l R{a_{l-1}}ᵀ],   (Hv)_{b_l} = Σ_i s R{δ_l}
+    Rdir{δ_L} = A Rdir{z_L}
+    Rdir{δ_l} = σ″(z_l) ⊙ Rdir{z_l} ⊙ g_l + σ′(z_l) ⊙ (V_{l+1}ᵀ δ_{l+1} + W_{l+1}ᵀ Rdir{δ_{l+1}})
+    (Hv)_{W_l} = Σ_i s [Rdir{δ_l} a_{l-1}ᵀ + δ_l Rdir{a_{l-1}}ᵀ],   (Hv)_{b_l} = Σ_i s Rdir{δ_l}
 
 where s is the per-sample weight (1/N or 1). Every term is linear in either
-A R{z_L} (the Gauss-Newton path) or δ (the residual path), so the same code gives
+A Rdir{z_L} (the Gauss-Newton path) or δ (the residual path), so the same code gives
 
 - ``mode="hessian"``: all terms (H v);
-- ``mode="ggn"``: R{δ_L} = A R{z_L} propagated by σ′ and W only (G v, Schraudolph 2002);
-- ``mode="residual"``: R{δ_L} = 0 and the three δ-carrying terms only (R v = H v − G v).
+- ``mode="ggn"``: Rdir{δ_L} = A Rdir{z_L} propagated by σ′ and W only (G v, Schraudolph 2002);
+- ``mode="residual"``: Rdir{δ_L} = 0 and the three δ-carrying terms only (R v = H v − G v).
 
 Arrays are laid out (N, K, d) so that every step is one GEMM over all samples
 and directions together; no Python loop runs over samples or directions.
@@ -31,6 +33,7 @@ from numpy.typing import NDArray
 
 from hessref.core.mlp import ForwardCache, forward
 from hessref.core.problem import Problem
+from hessref.core.validation import check_choice
 
 Array = NDArray[np.float64]
 MODES = ("hessian", "ggn", "residual")
@@ -51,31 +54,31 @@ def _split_directions(problem: Problem, V: Array) -> list[tuple[Array, Array]]:
 def _forward_r(
     problem: Problem, cache: ForwardCache, dirs: list[tuple[Array, Array]], K: int
 ) -> tuple[list[Array | None], list[Array | None]]:
-    """Forward R pass: R{z_l} (N, K, d_l) for l = 1..L and R{a_l} for l = 0..L-1.
+    """Forward R pass: Rdir{z_l} (N, K, d_l) for l = 1..L and Rdir{a_l} for l = 0..L-1.
 
     Entries are None while identically zero (directions that do not touch layers 1..l).
     """
     N = problem.num_samples
-    RZ: list[Array | None] = []
-    RA: list[Array | None] = [None]
+    dir_z: list[Array | None] = []
+    dir_a: list[Array | None] = [None]
     for l, (W, _) in enumerate(problem.params, start=1):
         Vw, Vb = dirs[l - 1]
-        a_prev, ra_prev = cache.A[l - 1], RA[l - 1]
+        a_prev, dir_a_prev = cache.A[l - 1], dir_a[l - 1]
         touches_w, touches_b = Vw.any(), Vb.any()
-        rz = None
+        dir_zl = None
         if touches_w:
             # V_l a_{l-1} for all K directions as one GEMM: (N, d_in) @ (d_in, K·d_out)
-            rz = (a_prev @ Vw.reshape(K * W.shape[0], -1).T).reshape(N, K, -1)
-        if ra_prev is not None:
-            # W_l R{a_{l-1}}: (N·K, d_in) @ (d_in, d_out)
-            term = (ra_prev.reshape(N * K, -1) @ W.T).reshape(N, K, -1)
-            rz = term if rz is None else np.add(rz, term, out=rz)
+            dir_zl = (a_prev @ Vw.reshape(K * W.shape[0], -1).T).reshape(N, K, -1)
+        if dir_a_prev is not None:
+            # W_l Rdir{a_{l-1}}: (N·K, d_in) @ (d_in, d_out)
+            term = (dir_a_prev.reshape(N * K, -1) @ W.T).reshape(N, K, -1)
+            dir_zl = term if dir_zl is None else np.add(dir_zl, term, out=dir_zl)
         if touches_b:
-            rz = np.broadcast_to(Vb, (N, *Vb.shape)).copy() if rz is None else rz + Vb
-        RZ.append(rz)
+            dir_zl = np.broadcast_to(Vb, (N, *Vb.shape)).copy() if dir_zl is None else dir_zl + Vb
+        dir_z.append(dir_zl)
         if l < len(problem.params):
-            RA.append(None if rz is None else rz * cache.dsigma[l - 1][:, None, :])
-    return RZ, RA
+            dir_a.append(None if dir_zl is None else dir_zl * cache.dsigma[l - 1][:, None, :])
+    return dir_z, dir_a
 
 
 def curvature_matmat(
@@ -93,6 +96,7 @@ def curvature_matmat(
     V : ndarray, shape (P, K)
         Directions, float64.
     mode : {"hessian", "ggn", "residual"}
+        Any other value raises ``ValueError`` (a typo must not return zeros).
     cache : ForwardCache, optional
         A forward pass of ``problem`` with ``second_order=True``, to reuse across calls.
 
@@ -101,6 +105,7 @@ def curvature_matmat(
     ndarray, shape (P, K)
         Σ_i s M_i V over the samples of the chunk.
     """
+    check_choice("mode", mode, MODES)
     model, params, loss = problem.model, problem.params, problem.loss
     L = model.num_layers
     N, K = problem.num_samples, V.shape[1]
@@ -109,34 +114,34 @@ def curvature_matmat(
     dirs = _split_directions(problem, V)
     want_ggn = mode in ("hessian", "ggn")
     want_res = mode in ("hessian", "residual")
-    RZ, RA = _forward_r(problem, cache, dirs, K)
+    dir_z, dir_a = _forward_r(problem, cache, dirs, K)
 
     out = np.zeros((K, model.num_params))  # (K, P) layout: rows are contiguous per direction
     F, y, s = cache.F, problem.y, problem.scale
     delta = s * loss.gradient(F, y)  # δ_L (N, k)
-    rdelta = None
-    if want_ggn and RZ[-1] is not None:
-        rdelta = s * loss.hessian_matvec(F, y, RZ[-1])  # R{δ_L} = A R{z_L}
+    dir_delta = None
+    if want_ggn and dir_z[-1] is not None:
+        dir_delta = s * loss.hessian_matvec(F, y, dir_z[-1])  # Rdir{δ_L} = A Rdir{z_L}
     for l in range(L, 0, -1):
         W = params[l - 1][0]
         Vw = dirs[l - 1][0]
         d_out, d_in = W.shape
         ws, bs = model.weight_slice(l), model.bias_slice(l)
-        a_prev, ra_prev = cache.A[l - 1], RA[l - 1]
-        if rdelta is not None:
-            # Σ_i R{δ_l} a_{l-1}ᵀ for all K as one GEMM: (K·d_out, N) @ (N, d_in), and
+        a_prev, dir_a_prev = cache.A[l - 1], dir_a[l - 1]
+        if dir_delta is not None:
+            # Σ_i Rdir{δ_l} a_{l-1}ᵀ for all K as one GEMM: (K·d_out, N) @ (N, d_in), and
             # row-major (o, i) is exactly θ's layout of W_l
-            gW = rdelta.reshape(N, K * d_out).T @ a_prev
+            gW = dir_delta.reshape(N, K * d_out).T @ a_prev
             out[:, ws] = gW.reshape(K, d_out * d_in)
-            out[:, bs] = rdelta.sum(axis=0)
-        if want_res and ra_prev is not None:
-            # Σ_i δ_l R{a_{l-1}}ᵀ as one GEMM: (d_out, N) @ (N, K·d_in)
-            gW = (delta.T @ ra_prev.reshape(N, K * d_in)).reshape(d_out, K, d_in)
+            out[:, bs] = dir_delta.sum(axis=0)
+        if want_res and dir_a_prev is not None:
+            # Σ_i δ_l Rdir{a_{l-1}}ᵀ as one GEMM: (d_out, N) @ (N, K·d_in)
+            gW = (delta.T @ dir_a_prev.reshape(N, K * d_in)).reshape(d_out, K, d_in)
             out[:, ws] += gW.transpose(1, 0, 2).reshape(K, d_out * d_in)
         if l == 1:
             break
-        g = delta @ W  # W_lᵀ δ_l, shared by R{δ_{l-1}} and δ_{l-1}
-        rdelta = _backward_step(cache, l, W, Vw, delta, rdelta, RZ[l - 2], want_res, g)
+        g = delta @ W  # W_lᵀ δ_l, shared by Rdir{δ_{l-1}} and δ_{l-1}
+        dir_delta = _backward_step(cache, l, W, Vw, delta, dir_delta, dir_z[l - 2], want_res, g)
         delta = g * cache.dsigma[l - 2]
     return out.T
 
@@ -147,28 +152,28 @@ def _backward_step(
     W: Array,
     Vw: Array,
     delta: Array,
-    rdelta: Array | None,
-    rz_prev: Array | None,
+    dir_delta: Array | None,
+    dir_z_prev: Array | None,
     want_res: bool,
     g: Array,
 ) -> Array | None:
-    """R{δ_{l-1}} from R{δ_l} (THEORY.md §5), None if identically zero.
+    """Rdir{δ_{l-1}} from Rdir{δ_l} (docs/theory.md (6.3)), None if identically zero.
 
-    R{δ_{l-1}} = σ″ ⊙ R{z_{l-1}} ⊙ (W_lᵀ δ_l) + σ′ ⊙ (V_lᵀ δ_l + W_lᵀ R{δ_l});
-    without ``want_res`` only the Gauss-Newton term σ′ ⊙ W_lᵀ R{δ_l} is kept.
+    Rdir{δ_{l-1}} = σ″ ⊙ Rdir{z_{l-1}} ⊙ (W_lᵀ δ_l) + σ′ ⊙ (V_lᵀ δ_l + W_lᵀ Rdir{δ_l});
+    without ``want_res`` only the Gauss-Newton term σ′ ⊙ W_lᵀ Rdir{δ_l} is kept.
     """
     N, d_in = delta.shape[0], W.shape[1]
     K = Vw.shape[0]
     new = None
-    if rdelta is not None:
-        new = (rdelta.reshape(N * K, -1) @ W).reshape(N, K, d_in)
+    if dir_delta is not None:
+        new = (dir_delta.reshape(N * K, -1) @ W).reshape(N, K, d_in)
     if want_res and Vw.any():
         # V_lᵀ δ_l for every direction: (N, d_out) @ (d_out, K·d_in)
         vt_delta = (delta @ Vw.transpose(1, 0, 2).reshape(-1, K * d_in)).reshape(N, K, d_in)
         new = vt_delta if new is None else np.add(new, vt_delta, out=new)
     if new is not None:
         new *= cache.dsigma[l - 2][:, None, :]
-    if want_res and rz_prev is not None:
-        curv = rz_prev * (cache.d2sigma[l - 2] * g)[:, None, :]
+    if want_res and dir_z_prev is not None:
+        curv = dir_z_prev * (cache.d2sigma[l - 2] * g)[:, None, :]
         new = curv if new is None else np.add(new, curv, out=new)
     return new

@@ -1,9 +1,11 @@
-"""Input checks for the public boundary.
+"""Input checks for the public boundary: the one module every layer uses for them.
 
-Every public function converts and checks its inputs once, here, and inner code
-trusts them. Messages name the argument, what was expected and what was given,
-and say what to do instead. Errors are ``TypeError`` for a wrong kind of value
-(complex, object, string, float labels) and ``ValueError`` for a wrong shape,
+Public functions convert and check their inputs once, at the boundary, with the
+helpers below (arrays, labels, and scalars: positive int, positive / non-negative
+finite float, probability, choice, bool), and inner code trusts them. Messages
+name the argument, what was expected and what was given, and say what to do
+instead. Errors are ``TypeError`` for a wrong kind of value (complex, object,
+string, float labels) and ``ValueError`` for a wrong shape,
 range or non-finite entry. Real numeric input of any precision (float32, int)
 is converted to float64; there is no float32 mode.
 """
@@ -123,6 +125,63 @@ def check_positive_int(name: str, value: Any, minimum: int = 1) -> int:
     return int(value)
 
 
+def _real_scalar(name: str, value: Any, expected: str) -> float:
+    """``value`` as a finite float if it is a real number (not bool), else ``ValueError``."""
+    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
+        value, (bool, np.bool_)
+    )
+    if not ok or not np.isfinite(value):
+        raise ValueError(f"{name}: expected {expected}, got {value!r}")
+    return float(value)
+
+
+def check_finite_float(name: str, value: Any) -> float:
+    """Return ``value`` as float if it is a finite real number, else raise ``ValueError``."""
+    return _real_scalar(name, value, "a finite real number")
+
+
+def check_positive_float(name: str, value: Any) -> float:
+    """Return ``value`` as float if it is a finite number > 0, else raise ``ValueError``.
+
+    Examples
+    --------
+    >>> check_positive_float("lr", 0.1)
+    0.1
+    >>> check_positive_float("lr", 0)
+    Traceback (most recent call last):
+    ...
+    ValueError: lr: expected a finite number > 0, got 0
+    """
+    out = _real_scalar(name, value, "a finite number > 0")
+    if out <= 0:
+        raise ValueError(f"{name}: expected a finite number > 0, got {value!r}")
+    return out
+
+
+def check_nonnegative_float(name: str, value: Any) -> float:
+    """Return ``value`` as float if it is a finite number ≥ 0, else raise ``ValueError``."""
+    out = _real_scalar(name, value, "a finite number >= 0")
+    if out < 0:
+        raise ValueError(f"{name}: expected a finite number >= 0, got {value!r}")
+    return out
+
+
+def check_probability(name: str, value: Any, *, open_interval: bool = False) -> float:
+    """Return ``value`` as float if it lies in [0, 1] ((0, 1) if ``open_interval``)."""
+    want = "a probability in (0, 1)" if open_interval else "a probability in [0, 1]"
+    out = _real_scalar(name, value, want)
+    if not (0 < out < 1 if open_interval else 0 <= out <= 1):
+        raise ValueError(f"{name}: expected {want}, got {value!r}")
+    return out
+
+
+def check_bool(name: str, value: Any) -> bool:
+    """Return ``value`` if it is a bool (numpy bools included), else raise ``TypeError``."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name}: expected True or False, got {value!r}")
+    return bool(value)
+
+
 def available_memory_bytes() -> int:
     """Memory the process can still allocate: MemAvailable on Linux, else physical memory."""
     try:
@@ -138,23 +197,30 @@ def available_memory_bytes() -> int:
         return 2**63 - 1
 
 
-def check_dense_fits(what: str, num_params: int, num_matrices: int = 1) -> None:
+def check_dense_fits(
+    what: str, num_params: int, num_matrices: int = 1, workspace_bytes: int = 0
+) -> None:
     """Refuse an exact P×P request that cannot fit in memory, before allocating it.
 
-    Needs ``num_matrices`` P×P float64 results plus one more for workspace.
+    Needs ``num_matrices`` P×P float64 results, one more P×P for assembly (symmetrization
+    and the transposed blocks), and ``workspace_bytes`` for the per-chunk intermediates of
+    the block formulas (docs/theory.md, equation (7.4)).
 
     Raises
     ------
     MemoryError
-        With the bytes needed and a pointer to the matrix-free operators.
+        With the bytes needed (results and workspace separately) and a pointer to the
+        matrix-free operators.
     """
-    needed = (num_matrices + 1) * 8 * num_params**2
+    matrices = (num_matrices + 1) * 8 * num_params**2
+    needed = matrices + workspace_bytes
     available = available_memory_bytes()
     if needed > available:
         raise MemoryError(
             f"{what}: an exact result for P = {num_params} parameters needs about "
             f"{needed / 2**30:.1f} GiB ({needed} bytes: {num_matrices} P×P float64 "
-            f"matrices plus workspace), but only {available / 2**30:.1f} GiB is available. "
+            f"matrices plus one for assembly, {matrices} bytes, and {workspace_bytes} bytes "
+            f"of chunk workspace), but only {available / 2**30:.1f} GiB is available. "
             "Use the matrix-free hessref.hessian_operator / ggn_operator / residual_operator "
             "with hessref.spectrum instead."
         )

@@ -28,8 +28,8 @@ def eigenvalues(
         Also return the unit eigenvectors.
     blas_threads : int or None
         BLAS threads for the LAPACK call; 1 by default because at these sizes a
-        threaded ``eigh`` on a small shared CPU is several times slower (docs/theory.md,
-        section Cost guidance). None keeps the library's setting.
+        threaded ``eigh`` on a small shared CPU is several times slower
+        (docs/theory.md §18). None keeps the library's setting.
 
     Returns
     -------

@@ -94,7 +94,7 @@ def slq_density(
     """Stochastic Lanczos quadrature estimate of the smoothed spectral density.
 
     φ_σ(t) = (1/P) Σ_i g_σ(t − λ_i) ≈ (1/n) Σ_probes Σ_k τ_k g_σ(t − μ_k)
-    (docs/theory.md, section Estimators and iterative methods): each probe is
+    (docs/theory.md §13): each probe is
     v = z/‖z‖ with z Rademacher (E[vᵀf(A)v] = tr f(A)/P), and m Lanczos steps
     (:func:`~hessref.spectrum.lanczos`) give its quadrature nodes μ_k and weights τ_k.
     The probes run in lockstep, so each step applies A to all of them at once (one

@@ -57,7 +57,7 @@ def top_eigenpairs(
 
     "Largest" means most positive: for an indefinite Hessian whose most negative
     eigenvalue has the biggest magnitude, this still returns λ_max, not the largest
-    magnitude (docs/theory.md, section Estimators and iterative methods). The start
+    magnitude (docs/theory.md §18). The start
     vector is standard normal from ``rng``.
 
     Methods

@@ -264,7 +264,7 @@ def lanczos(
     ``scipy.linalg.eigh_tridiagonal`` (never a general eigensolver). The Gauss
     quadrature rule of q₁ᵀ f(A) q₁ has nodes μ_k and weights τ_k = S[0, k]² — the
     squared FIRST entries of the eigenvectors — and is exact for polynomials of degree
-    ≤ 2m − 1 (docs/theory.md, section Estimators and iterative methods).
+    ≤ 2m − 1 (docs/theory.md (11.1)).
 
     With ``reorthogonalize`` every new vector is orthogonalized against the whole
     basis twice (classical Gram-Schmidt, "twice is enough"), so converged Ritz values

@@ -46,7 +46,7 @@ def count_outliers(
     top: int | None = None,
     threshold: float | None = None,
 ) -> OutlierCount:
-    """Count outlier eigenvalues above the bulk (docs/theory.md, section Caveats).
+    """Count outlier eigenvalues above the bulk (docs/theory.md §14).
 
     The eigenvalues are sorted descending, λ_1 ≥ λ_2 ≥ …; the candidates are the
     first ``top`` of them (all if None).
@@ -70,7 +70,7 @@ def count_outliers(
     ``"gap"`` and ``"ratio"`` always return a count ≥ 1: compare ``details["score"]``
     with ``details["runner_up_score"]`` to judge whether the split is real (a flat
     spectrum gives ratio 1). Outlier counts are empirical and rule-dependent
-    (docs/theory.md, section Caveats): report the rule.
+    (docs/theory.md §14): report the rule.
 
     Parameters
     ----------

@@ -53,7 +53,7 @@ def hutchinson_trace(A: Any, num_probes: int, rng: Any = None) -> TraceEstimate:
     """Hutchinson's estimate tr A ≈ (1/n) Σ_i z_iᵀ A z_i with Rademacher z_i.
 
     Unbiased; for symmetric A one probe has variance 2(‖A‖_F² − Σ_i A_ii²)
-    (docs/theory.md, section Estimators and iterative methods). The probes are applied
+    (docs/theory.md §12). The probes are applied
     as one block ``A @ Z`` with Z (P, num_probes) (split into column blocks of at most
     2²² entries for very large P·n).
 

@@ -1,0 +1,607 @@
+"""Mutation testing: plant plausible bugs one at a time and check the tests catch each.
+
+Run from the repository root (not part of CI; about 10-20 minutes on two cores)::
+
+    python -m tests.mutations              # every mutation
+    python -m tests.mutations --list       # the catalogue, with anchor status
+    python -m tests.mutations --only leaky_relu_kink slq_range_residual
+
+Each mutation is ``(id, file, original snippet, replacement, tests)``. The repository is
+copied once into a temporary directory (``git ls-files``: tracked and untracked, not
+ignored); each mutation is applied as an exact text replacement there, the listed tests
+run with ``CI=1`` (derandomized hypothesis) and ``-x``, and the file is restored. A
+mutation is *caught* when pytest fails. If the original snippet is missing (code moved or
+changed), the run reports ``snippet not found`` with the file, so the entry can be
+re-anchored; that counts as a failure of this script, not as caught.
+
+To add a mutation, append a :class:`Mutation` to ``MUTATIONS``: copy the original snippet
+verbatim (it must occur exactly once in the file) and list the test files that should
+catch it, cheapest first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# test groups, cheapest first (pytest stops at the first failure)
+ACT = ["tests/test_activations.py", "tests/test_textbook.py", "tests/test_core_autograd.py"]
+LOSS = ["tests/test_losses.py", "tests/test_textbook.py", "tests/test_core_autograd.py"]
+ENGINE = [
+    "tests/test_closed_forms.py",
+    "tests/test_textbook.py",
+    "tests/test_core_autograd.py",
+    "tests/test_theory.py",
+    "tests/test_core_numerical.py",
+]
+OPS = ["tests/test_guards.py", "tests/test_operators.py"]
+SPEC = ["tests/test_guards.py", "tests/test_spectrum.py", "tests/test_spectrum_mlp.py"]
+TRAIN = ["tests/test_guards.py", "tests/test_data_train.py"]
+EXPER = ["tests/test_guards.py", "tests/test_experiments.py"]
+VALID = ["tests/test_validation.py", "tests/test_edges.py"]
+ORACLE = ["tests/test_oracle.py"]
+
+
+@dataclass(frozen=True)
+class Mutation:
+    """One planted bug: replace ``original`` (exactly once in ``file``) by ``replacement``."""
+
+    id: str
+    file: str
+    original: str
+    replacement: str
+    tests: tuple[str, ...] | list[str]
+    what: str
+
+
+M = Mutation
+MUTATIONS: list[Mutation] = [
+    # --- activations: σ′ and σ″ (docs/theory.md §2) --------------------------------------
+    M(
+        "tanh_d1",
+        "hessref/core/activations.py",
+        "def _tanh_d1(z: Array) -> Array:\n    return _sech2(z)",
+        "def _tanh_d1(z: Array) -> Array:\n    return 1.0 - np.tanh(z)",
+        ACT,
+        "tanh σ′ = 1 − tanh",
+    ),
+    M(
+        "tanh_d2_sign",
+        "hessref/core/activations.py",
+        "return -2.0 * np.tanh(z) * _sech2(z)",
+        "return 2.0 * np.tanh(z) * _sech2(z)",
+        ACT,
+        "tanh σ″ sign",
+    ),
+    M(
+        "sigmoid_d1",
+        "hessref/core/activations.py",
+        "    return expit(z) * expit(-z)\n\n\ndef _sigmoid_d2",
+        "    return expit(z) * (1.0 - expit(-z))\n\n\ndef _sigmoid_d2",
+        ACT,
+        "sigmoid σ′ = s(1 − s(−z))",
+    ),
+    M(
+        "sigmoid_d2_half",
+        "hessref/core/activations.py",
+        "-expit(z) * expit(-z) * np.tanh(0.5 * z)",
+        "-expit(z) * expit(-z) * np.tanh(z)",
+        ACT,
+        "sigmoid σ″ with tanh(z) for tanh(z/2)",
+    ),
+    M(
+        "relu_kink",
+        "hessref/core/activations.py",
+        "return (z > 0).astype(np.float64)",
+        "return (z >= 0).astype(np.float64)",
+        ACT,
+        "ReLU σ′(0) = 1",
+    ),
+    M(
+        "leaky_relu_kink",
+        "hessref/core/activations.py",
+        "return np.where(z > 0, 1.0, LEAKY_RELU_SLOPE)",
+        "return np.where(z >= 0, 1.0, LEAKY_RELU_SLOPE)",
+        ACT,
+        "leaky ReLU σ′(0) = 1 instead of the slope (PyTorch convention)",
+    ),
+    M(
+        "leaky_relu_slope",
+        "hessref/core/activations.py",
+        "LEAKY_RELU_SLOPE = 0.01",
+        "LEAKY_RELU_SLOPE = 0.02",
+        ACT,
+        "leaky slope 0.02",
+    ),
+    M(
+        "softplus_d1",
+        "hessref/core/activations.py",
+        'Activation("softplus", _softplus, expit, _softplus_d2',
+        'Activation("softplus", _softplus, _sigmoid_d1, _softplus_d2',
+        ACT,
+        "softplus σ′ = sigmoid′ instead of sigmoid",
+    ),
+    M(
+        "softplus_d2",
+        "hessref/core/activations.py",
+        "def _softplus_d2(z: Array) -> Array:\n    return expit(z) * expit(-z)",
+        "def _softplus_d2(z: Array) -> Array:\n    return expit(z) * expit(z)",
+        ACT,
+        "softplus σ″ = s²",
+    ),
+    M(
+        "gelu_d1",
+        "hessref/core/activations.py",
+        "return ndtr(z) + z * _gaussian_pdf(z)",
+        "return ndtr(z) + _gaussian_pdf(z)",
+        ACT,
+        "GELU σ′ missing the factor z",
+    ),
+    M(
+        "gelu_d2",
+        "hessref/core/activations.py",
+        "return _gaussian_pdf(z) * (2.0 - z * z)",
+        "return _gaussian_pdf(z) * (1.0 - z * z)",
+        ACT,
+        "GELU σ″ = φ(1 − z²)",
+    ),
+    M(
+        "softplus_torch_d2",
+        "hessref/core/activations.py",
+        "return np.where(z > SOFTPLUS_TORCH_THRESHOLD, 0.0, expit(z) * expit(-z))",
+        "return expit(z) * expit(-z)",
+        ACT,
+        "softplus_torch σ″ ignores the threshold",
+    ),
+    # --- losses (§3) ------------------------------------------------------------------------
+    M(
+        "mse_gradient_sign",
+        "hessref/core/losses.py",
+        "def _mse_gradient(F: Array, Y: Array) -> Array:\n    return F - Y",
+        "def _mse_gradient(F: Array, Y: Array) -> Array:\n    return Y - F",
+        LOSS,
+        "MSE r = y − f",
+    ),
+    M(
+        "mse_half",
+        "hessref/core/losses.py",
+        'return 0.5 * np.einsum("nk,nk->n", D, D)',
+        'return np.einsum("nk,nk->n", D, D)',
+        LOSS,
+        "MSE value without ½",
+    ),
+    M(
+        "ce_gradient_index",
+        "hessref/core/losses.py",
+        "r[np.arange(F.shape[0]), y] -= 1.0",
+        "r[:, y] -= 1.0",
+        LOSS,
+        "CE r indexes columns by y",
+    ),
+    M(
+        "ce_hessian_diag",
+        "hessref/core/losses.py",
+        "A[:, idx, idx] += p",
+        "A[:, idx, idx] = p",
+        LOSS,
+        "CE A: diag overwritten, not added",
+    ),
+    M(
+        "ce_matvec",
+        "hessref/core/losses.py",
+        "return p * (U - np.sum(U * p, axis=-1, keepdims=True))",
+        "return p * U",
+        LOSS + OPS,
+        "CE A u = p ⊙ u (drops −p pᵀu)",
+    ),
+    M(
+        "ce_factor_sqrt",
+        "hessref/core/losses.py",
+        "return B * np.sqrt(p)[:, :, None]",
+        "return B * p[:, :, None]",
+        LOSS,
+        "CE factor rows p_c (e_c − p) instead of √p_c",
+    ),
+    M(
+        "mean_scale",
+        "hessref/core/losses.py",
+        "        return 1.0 / num_samples",
+        "        return 1.0 / max(num_samples - 1, 1)",
+        LOSS,
+        "mean reduction divides by N − 1",
+    ),
+    # --- MLP, layout, init, backprop (§1, §4) -------------------------------------------------
+    M(
+        "init_fan_out",
+        "hessref/core/mlp.py",
+        "bound = 1.0 / np.sqrt(self.sizes[layer - 1])",
+        "bound = 1.0 / np.sqrt(self.sizes[layer])",
+        ENGINE,
+        "init bound from fan-out",
+    ),
+    M(
+        "layout_transposed",
+        "hessref/core/mlp.py",
+        "theta[self.weight_slice(l)].reshape(self.sizes[l], self.sizes[l - 1]),",
+        "theta[self.weight_slice(l)].reshape(self.sizes[l - 1], self.sizes[l]).T,",
+        ENGINE,
+        "θ stores W as (in, out)",
+    ),
+    M(
+        "backprop_bias_mean",
+        "hessref/core/mlp.py",
+        "grads[l - 1] = (delta.T @ cache.A[l - 1], delta.sum(axis=0))",
+        "grads[l - 1] = (delta.T @ cache.A[l - 1], delta.mean(axis=0))",
+        ENGINE,
+        "bias gradient averaged over samples",
+    ),
+    M(
+        "jacobian_bias",
+        "hessref/core/mlp.py",
+        "out[:, :, model.bias_slice(l)] = delta",
+        "out[:, :, model.bias_slice(l)] = 0.0",
+        ENGINE,
+        "Jacobian without bias columns",
+    ),
+    # --- R-op: every term (§6) ---------------------------------------------------------------
+    M(
+        "rop_sigma2_term",
+        "hessref/core/rop.py",
+        "cache.d2sigma[l - 2] * g",
+        "cache.dsigma[l - 2] * g",
+        ENGINE,
+        "R-op σ″ term uses σ′",
+    ),
+    M(
+        "rop_vt_delta_term",
+        "hessref/core/rop.py",
+        "new = vt_delta if new is None else np.add(new, vt_delta, out=new)",
+        "new = vt_delta if new is None else new",
+        ENGINE,
+        "R-op drops V_{l+1}ᵀδ when both present",
+    ),
+    M(
+        "rop_delta_ra_transpose",
+        "hessref/core/rop.py",
+        "out[:, ws] += gW.transpose(1, 0, 2).reshape(K, d_out * d_in)",
+        "out[:, ws] += gW.reshape(K, d_out * d_in)",
+        ENGINE,
+        "R-op δ R{a}ᵀ term mis-transposed",
+    ),
+    M(
+        "rop_output_scale",
+        "hessref/core/rop.py",
+        "dir_delta = s * loss.hessian_matvec(F, y, dir_z[-1])",
+        "dir_delta = loss.hessian_matvec(F, y, dir_z[-1])",
+        ENGINE,
+        "R-op output curvature without the reduction scale",
+    ),
+    M(
+        "rop_forward_dsigma",
+        "hessref/core/rop.py",
+        "dir_a.append(None if dir_zl is None else dir_zl * cache.dsigma[l - 1][:, None, :])",
+        "dir_a.append(dir_zl)",
+        ENGINE,
+        "forward R{a} = R{z} (σ′ missing)",
+    ),
+    M(
+        "rop_forward_bias",
+        "hessref/core/rop.py",
+        "if dir_zl is None else dir_zl + Vb",
+        "if dir_zl is None else dir_zl",
+        ENGINE,
+        "forward R{z} drops c_l when other terms exist",
+    ),
+    M(
+        "rop_bias_mean",
+        "hessref/core/rop.py",
+        "out[:, bs] = dir_delta.sum(axis=0)",
+        "out[:, bs] = dir_delta.mean(axis=0)",
+        ENGINE,
+        "R-op bias block averaged",
+    ),
+    # --- dense block formulas (§7) -----------------------------------------------------------
+    M(
+        "dense_sigma2_M",
+        "hessref/core/dense.py",
+        "M[:, idx, idx] += cache.d2sigma[m - 1] * g",
+        "M[:, idx, idx] += cache.d2sigma[m - 1] * g * dsig",
+        ENGINE,
+        "σ″ term of M multiplied by σ′",
+    ),
+    M(
+        "dense_term2_residual",
+        "hessref/core/dense.py",
+        'with_t2 = [k for k in range(K) if modes[k] != "ggn"]',
+        'with_t2 = [k for k in range(K) if modes[k] == "hessian"]',
+        ENGINE,
+        "residual mode drops the cross-layer δ term (H itself stays right)",
+    ),
+    M(
+        "dense_residual_output",
+        "hessref/core/dense.py",
+        'M = s * loss.hessian(F, y) if mode != "residual" else np.zeros((N, k, k))',
+        "M = s * loss.hessian(F, y)",
+        ENGINE,
+        "residual keeps the Gauss–Newton output curvature",
+    ),
+    M(
+        "dense_upper_blocks",
+        "hessref/core/dense.py",
+        "out[: rows.start, r:r1] = out[r:r1, : rows.start].T",
+        "out[: rows.start, r:r1] = 0.0",
+        ENGINE,
+        "blocks above the diagonal not filled",
+    ),
+    M(
+        "dense_chunk_rows",
+        "hessref/core/dense.py",
+        "        _accumulate_chunk(pairs, diags, chunk, tuple(modes))",
+        "        for b in (*pairs.values(), *diags):\n            b[...] = 0.0\n        _accumulate_chunk(pairs, diags, chunk, tuple(modes))",
+        ["tests/test_core_autograd.py"],
+        "dense H keeps only the last sample chunk",
+    ),
+    M(
+        "ggn_factor_is_A",
+        "hessref/core/ggn.py",
+        "B = problem.loss.hessian_factor(cache.F, problem.y)",
+        "B = problem.loss.hessian(cache.F, problem.y)",
+        ENGINE,
+        "scaled Jacobian uses A, not B",
+    ),
+    # --- chunking and operators --------------------------------------------------------------
+    M(
+        "chunks_drop_ragged",
+        "hessref/core/problem.py",
+        "for start in range(0, N, step):",
+        "for start in range(0, N - step + 1, step):",
+        OPS,
+        "ragged last chunk dropped",
+    ),
+    M(
+        "operator_matvecs_count",
+        "hessref/operators/curvature.py",
+        "self.num_matvecs += K",
+        "self.num_matvecs += 1",
+        OPS,
+        "operator counts blocks, not columns",
+    ),
+    M(
+        "operator_rmatvec",
+        "hessref/operators/curvature.py",
+        '"""Mᵀ x = M x (M is symmetric)."""\n        return self.matvec(x)',
+        '"""Mᵀ x = M x (M is symmetric)."""\n        return -self.matvec(x)',
+        OPS,
+        "adjoint product (rmatvec) sign",
+    ),
+    # --- input validation --------------------------------------------------------------------
+    M(
+        "validation_inf",
+        "hessref/core/validation.py",
+        "bad = ~np.isfinite(arr)",
+        "bad = np.isnan(arr)",
+        VALID,
+        "inf accepted",
+    ),
+    M(
+        "validation_complex",
+        "hessref/core/validation.py",
+        'if kind == "c":\n        raise TypeError(',
+        'if kind == "c":\n        arr, kind = arr.real, "f"\n    if False:\n        raise TypeError(',
+        VALID,
+        "complex input silently loses its imaginary part",
+    ),
+    M(
+        "dense_memory_count",
+        "hessref/core/validation.py",
+        "needed = matrices + workspace_bytes",
+        "needed = matrices",
+        VALID,
+        "memory check ignores workspace",
+    ),
+    # --- spectrum: estimators, error bars, outlier rules (§11-§14) --------------------------
+    M(
+        "slq_range_residual",
+        "hessref/spectrum/density.py",
+        "lo, hi = min(lo, mu[0] - bound[0]), max(hi, mu[-1] + bound[-1])",
+        "lo, hi = min(lo, mu[0]), max(hi, mu[-1])",
+        SPEC,
+        "SLQ range without the Ritz-residual terms",
+    ),
+    M(
+        "slq_weights_last_entry",
+        "hessref/spectrum/density.py",
+        "nodes[g0 + i, :s], weights[g0 + i, :s] = mu, S[0] ** 2",
+        "nodes[g0 + i, :s], weights[g0 + i, :s] = mu, S[-1] ** 2",
+        SPEC,
+        "quadrature weights from last entries",
+    ),
+    M(
+        "stderr_ddof",
+        "hessref/spectrum/trace.py",
+        "samples.std(ddof=1)",
+        "samples.std(ddof=0)",
+        SPEC,
+        "standard error with n d.o.f.",
+    ),
+    M(
+        "outlier_fence",
+        "hessref/spectrum/outliers.py",
+        "np.exp(q3 + 3.0 * (q3 - q1))",
+        "np.exp(q3 + 1.5 * (q3 - q1))",
+        SPEC,
+        "Tukey fence constant 1.5 instead of 3",
+    ),
+    M(
+        "outlier_ratio_direction",
+        "hessref/spectrum/outliers.py",
+        "scores = lam[:-1] / lam[1:]",
+        "scores = lam[1:] / lam[:-1]",
+        SPEC,
+        "ratio rule inverted",
+    ),
+    M(
+        "hutchpp_no_deflation",
+        "hessref/spectrum/trace.py",
+        "return Z - Q @ (Q.T @ Z)",
+        "return Z",
+        SPEC,
+        "Hutch++ residual probes not deflated",
+    ),
+    M(
+        "kernel_variance",
+        "hessref/spectrum/density.py",
+        "return np.exp(-0.5 * (t / sigma) ** 2) / (sigma * np.sqrt(2.0 * np.pi))",
+        "return np.exp(-0.5 * t**2 / sigma) / (sigma * np.sqrt(2.0 * np.pi))",
+        SPEC,
+        "kernel σ read as a variance",
+    ),
+    M(
+        "arpack_unshift",
+        "hessref/spectrum/eigenpairs.py",
+        "    return values - shift, V",
+        "    return values, V",
+        SPEC,
+        "ARPACK eigenvalues of A + cI reported without removing the shift",
+    ),
+    # --- training sampling (§16) ---------------------------------------------------------------
+    M(
+        "sgd_with_replacement",
+        "hessref/train/loop.py",
+        "buffer = np.concatenate([buffer, gen.permutation(num_samples)])",
+        "buffer = np.concatenate([buffer, gen.integers(0, num_samples, num_samples)])",
+        TRAIN,
+        "minibatches sampled with replacement",
+    ),
+    M(
+        "sgd_batch_scale",
+        "hessref/train/loop.py",
+        "run.batch_scale = problem.scale * problem.num_samples / batch_size",
+        "run.batch_scale = problem.scale",
+        TRAIN,
+        "minibatch gradient not rescaled to the batch mean",
+    ),
+    # --- experiments ------------------------------------------------------------------------
+    M(
+        "experiment_scales_R",
+        "hessref/experiments/sagun2017.py",
+        "eigenvalues(G + R)",
+        "eigenvalues(G + 0.5 * R)",
+        EXPER,
+        "experiment reports eig(G + R/2) as H",
+    ),
+    # --- convention adapters ------------------------------------------------------------------
+    M(
+        "convention_in_out",
+        "hessref/oracle/conventions.py",
+        'blocks.append((idx.T if conv.weight_layout == "in_out" else idx).ravel())',
+        "blocks.append(idx.ravel())",
+        ORACLE,
+        "(in, out) layout not permuted",
+    ),
+    M(
+        "convention_torch_mse",
+        "hessref/oracle/conventions.py",
+        'return 2.0 / model.sizes[-1] if conv.reduction == "mean" else 2.0',
+        'return 2.0 if conv.reduction == "mean" else 2.0',
+        ORACLE,
+        "nn.MSELoss factor ignores the mean over outputs",
+    ),
+]
+
+
+def scratch_copy(dest: Path) -> None:
+    """Copy the working tree's tracked and untracked (not ignored) files to ``dest``."""
+    files = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT, check=True, capture_output=True, text=True,
+    ).stdout.split("\0")  # fmt: skip
+    for rel in filter(None, files):
+        src = ROOT / rel
+        if src.is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / rel)
+
+
+def anchor_status(root: Path, mut: Mutation) -> str:
+    """ "ok", "file not found", "snippet not found" or "snippet ambiguous (n)"."""
+    path = root / mut.file
+    if not path.is_file():
+        return "file not found"
+    n = path.read_text().count(mut.original)
+    return "ok" if n == 1 else ("snippet not found" if n == 0 else f"snippet ambiguous ({n})")
+
+
+def run_tests(root: Path, tests: list[str], timeout: float) -> tuple[str, str]:
+    """Run pytest in ``root``; return (outcome, first failing test or note)."""
+    env = dict(os.environ, CI="1", OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MPLBACKEND="Agg")
+    env["PYTHONPATH"] = str(root)
+    cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests]
+    try:
+        proc = subprocess.run(
+            cmd, cwd=root, env=env, capture_output=True, text=True, timeout=timeout
+        )
+    except subprocess.TimeoutExpired:
+        return "caught (timeout)", f"no result within {timeout:.0f} s"
+    out = proc.stdout + proc.stderr
+    if proc.returncode == 0:
+        return "SURVIVED", ""
+    if proc.returncode in (1,):
+        m = re.search(r"^(FAILED|ERROR) (\S+)", out, flags=re.M)
+        return "caught", m.group(2) if m else "pytest failed"
+    return "ERROR", f"pytest exit code {proc.returncode}: {out.strip().splitlines()[-1:]}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--list", action="store_true", help="list mutations and anchor status")
+    parser.add_argument("--only", nargs="*", help="run only these mutation ids")
+    parser.add_argument("--timeout", type=float, default=900.0, help="seconds per mutation")
+    args = parser.parse_args(argv)
+    ids = [m.id for m in MUTATIONS]
+    assert len(set(ids)) == len(ids), "duplicate mutation ids"
+    selected = [m for m in MUTATIONS if not args.only or m.id in args.only]
+    if args.list:
+        for m in selected:
+            print(f"{m.id:28} {m.file:36} {anchor_status(ROOT, m):20} {m.what}")
+        return 0
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="hessref-mutations-") as tmp:
+        root = Path(tmp)
+        scratch_copy(root)
+        for mut in selected:
+            status = anchor_status(root, mut)
+            if status != "ok":
+                rows.append((mut, status, f"re-anchor in {mut.file}", 0.0))
+                print(f"{mut.id:28} {status}  ({mut.file})", flush=True)
+                continue
+            path = root / mut.file
+            original = path.read_text()
+            path.write_text(original.replace(mut.original, mut.replacement))
+            t0 = time.perf_counter()
+            try:
+                outcome, note = run_tests(root, list(mut.tests), args.timeout)
+            finally:
+                path.write_text(original)
+            rows.append((mut, outcome, note, time.perf_counter() - t0))
+            print(f"{mut.id:28} {outcome:9} {time.perf_counter() - t0:6.1f} s  {note}", flush=True)
+    caught = sum(r[1].startswith("caught") for r in rows)
+    print("\n| mutation | file | bug | result | caught by |\n|---|---|---|---|---|")
+    for mut, outcome, note, _ in rows:
+        print(f"| {mut.id} | {mut.file} | {mut.what} | {outcome} | {note} |")
+    print(f"\ncaught {caught}/{len(rows)}")
+    return 0 if caught == len(rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
