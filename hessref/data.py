@@ -26,23 +26,18 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from hessref.core.mlp import MLP, forward
-from hessref.core.validation import as_float_array, check_choice, check_positive_int
+from hessref.core.validation import (
+    as_float_array,
+    check_choice,
+    check_nonnegative_float,
+    check_positive_float,
+    check_positive_int,
+)
 
 Array = NDArray[np.float64]
 Labels = NDArray[np.int64]
 
 MEAN_LAYOUTS = ("normal", "simplex")
-
-
-def _check_positive_float(name: str, value: object, allow_zero: bool = False) -> float:
-    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-    if ok:
-        value = float(value)  # type: ignore[arg-type]
-        ok = np.isfinite(value) and (value >= 0 if allow_zero else value > 0)
-    if not ok:
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{name}: expected a finite number {bound}, got {value!r}")
-    return float(value)  # type: ignore[arg-type]
 
 
 def _class_counts(num_samples: int, num_classes: int, balance: ArrayLike | None) -> NDArray:
@@ -145,8 +140,8 @@ def gaussian_mixture(
             f"num_samples: expected at least one sample per class (>= num_classes = "
             f"{num_classes}), got {num_samples}"
         )
-    separation = _check_positive_float("separation", separation)
-    spread = _check_positive_float("spread", spread)
+    separation = check_positive_float("separation", separation)
+    spread = check_positive_float("spread", spread)
     check_choice("means", means, MEAN_LAYOUTS)
     gen = np.random.default_rng(rng)
     counts = _class_counts(num_samples, num_classes, balance)
@@ -188,7 +183,7 @@ def two_blobs(
     ((10, 2), [5, 5])
     """
     num_per_blob = check_positive_int("num_per_blob", num_per_blob)
-    std = _check_positive_float("std", std)
+    std = check_positive_float("std", std)
     gen = np.random.default_rng(rng)
     centres = np.array([[1.0, 1.0], [-1.0, -1.0]])
     y = np.repeat(np.array([0, 1], dtype=np.int64), num_per_blob)
@@ -233,7 +228,7 @@ def teacher_student(
     ((8, 3), (8, 2), (26,))
     """
     num_samples = check_positive_int("num_samples", num_samples)
-    noise = _check_positive_float("noise", noise, allow_zero=True)
+    noise = check_nonnegative_float("noise", noise)
     teacher = MLP(sizes, activation=activation)
     gen = np.random.default_rng(rng)
     theta = teacher.init(gen)

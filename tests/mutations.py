@@ -495,10 +495,10 @@ MUTATIONS: list[Mutation] = [
     M(
         "experiment_scales_R",
         "hessref/experiments/sagun2017.py",
-        "eigenvalues(G + R)",
-        "eigenvalues(G + 0.5 * R)",
+        "eigenvalues(G), eigenvalues(R)",
+        "eigenvalues(G), eigenvalues(0.5 * R)",
         EXPER,
-        "experiment reports eig(G + R/2) as H",
+        "experiment scales R before comparing it with H",
     ),
     # --- convention adapters ------------------------------------------------------------------
     M(

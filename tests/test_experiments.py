@@ -110,7 +110,7 @@ EXACT = {
         for t in ("λ_i(H) ≥ λ_i(R) for all i", "G ⪰ 0", "#neg H ≤ #neg R",
                   "|λ_i(H) − λ_i(G)| ≤ ‖R‖₂ (Weyl)")
     ] + ["relu: tr R = 0"],
-    "demo": ["H = G + R", "G ⪰ 0", "λ_min(H) ≥ λ_min(R)"],
+    "demo": ["engine consistency: H = G + R", "G ⪰ 0", "λ_min(H) ≥ λ_min(R)"],
 }  # fmt: skip
 
 
@@ -137,6 +137,7 @@ def test_single_seed_call_of_0_1_is_deterministic():
 # --- seeded regression statements about the fast settings -------------------------------
 
 
+@pytest.mark.regression  # empirical outcomes of the fast settings, seeds 0-2
 def test_outliers_follow_classes_at_c2_with_nulls_failing():
     res = fast("outliers-vs-classes")
     assert res.settings["class_counts"] == [2, 3] and res.settings["samples"] == 150
@@ -146,6 +147,7 @@ def test_outliers_follow_classes_at_c2_with_nulls_failing():
     assert res.verdict("null C = 2: shuffled count = C")["holds"] == 0
 
 
+@pytest.mark.regression  # empirical outcomes of the fast settings, seeds 0-2
 def test_init_vs_trained_nulls_and_curvature():
     res = fast("init-vs-trained")
     assert res.verdict("lambda_max shrinks in training")["holds"] == 3
@@ -155,6 +157,7 @@ def test_init_vs_trained_nulls_and_curvature():
         assert m["init_margin"] < m["margin"] or m["init_count"] != 3
 
 
+@pytest.mark.regression  # empirical outcomes of the fast settings, seeds 0-2
 def test_data_complexity_and_bulk():
     dc = fast("data-complexity")
     assert dc.settings["stds"] == [0.2, 0.6, 1.0]
@@ -165,6 +168,7 @@ def test_data_complexity_and_bulk():
     assert all(m["num_params"] == [760, 1135, 1510] for m in bw.per_seed)
 
 
+@pytest.mark.regression  # empirical outcomes of the fast settings, seeds 0-2
 def test_small_vs_large_batch_measures_barrier_baseline_and_test_loss():
     res = fast("small-vs-large-batch")
     s = res.settings
@@ -178,6 +182,7 @@ def test_small_vs_large_batch_measures_barrier_baseline_and_test_loss():
     assert res.verdict("large batch is sharper")["holds"] == 3
 
 
+@pytest.mark.regression  # empirical outcomes of the fast settings, seeds 0-2
 def test_loss_and_activation_mse_gives_c_times_k():
     res = fast("loss-and-activation")
     assert res.settings["classes"] == 3 and res.settings["mse_target_loss"] == 1e-2
@@ -186,6 +191,7 @@ def test_loss_and_activation_mse_gives_c_times_k():
     assert all(m[f"{c}_reached_target"] for m in res.per_seed for c in ("relu_ce", "relu_mse"))
 
 
+@pytest.mark.regression  # empirical outcomes of the fast settings, seeds 0-2
 def test_data_vs_architecture_crossed_design():
     res = fast("data-vs-architecture")
     assert res.verdict("every cell at the loss target")["holds"] == 3

@@ -195,6 +195,8 @@ def test_sum_reduction_is_N_times_mean():
 
 
 def test_hessian_equals_ggn_plus_residual():
+    """Consistency of the three R-op modes of ONE engine (not an independent check:
+    tests/test_theory.py and tests/test_textbook.py compare H, G, R across channels)."""
     model, theta, X, y = make_case([4, 6, 5, 3], "gelu", "cross_entropy", N=9, seed=7)
     kw = {"loss": "cross_entropy", "batch_size": 4}
     H, G, R = (f(model, theta, X, y, **kw) for f in FACTORIES.values())

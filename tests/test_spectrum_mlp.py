@@ -29,6 +29,7 @@ def problem():
     return H, op, eigenvalues(H)
 
 
+@pytest.mark.regression  # the L1 bound comes from measured runs, not a derivation
 def test_slq_density_matches_exact_density(problem):
     H, op, lam = problem
     sigma = 0.02 * (lam[0] - lam[-1])

@@ -34,7 +34,12 @@ from numpy.typing import ArrayLike, NDArray
 from hessref.core.derivatives import problem_loss, problem_loss_and_gradient
 from hessref.core.mlp import MLP
 from hessref.core.problem import Problem, make_problem
-from hessref.core.validation import as_float_array, check_positive_int
+from hessref.core.validation import (
+    as_float_array,
+    check_nonnegative_float,
+    check_positive_float,
+    check_positive_int,
+)
 from hessref.train.optimizers import Optimizer, UpdateRule, get_optimizer
 from hessref.train.tracking import SharpnessTrajectory, Tracker, Tracking
 
@@ -71,7 +76,7 @@ class GradientNoise:
     sparsity: int | None = None
 
     def __post_init__(self) -> None:
-        _check_number("noise.scale", self.scale, positive=False)
+        check_nonnegative_float("noise.scale", self.scale)
         if self.sparsity is not None:
             check_positive_int("noise.sparsity", self.sparsity)
 
@@ -136,17 +141,8 @@ def _minibatches(num_samples: int, batch_size: int, gen: np.random.Generator) ->
         buffer = buffer[batch_size:]
 
 
-def _check_number(name: str, value: Any, positive: bool) -> float:
-    """A finite real number > 0 (``positive``) or >= 0, else a ValueError naming ``name``."""
-    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-    if not ok or not np.isfinite(value) or value < 0 or (positive and value == 0):
-        what = "> 0" if positive else ">= 0"
-        raise ValueError(f"{name}: expected a finite number {what}, got {value!r}")
-    return float(value)
-
-
 def _check_optional_positive(name: str, value: float | None) -> float | None:
-    return None if value is None else _check_number(name, value, positive=False)
+    return None if value is None else check_nonnegative_float(name, value)
 
 
 def _check_batch_size(batch_size: int | None, N: int) -> int | None:
@@ -293,7 +289,7 @@ def train(
     problem = make_problem(model, theta0, X, y, loss, reduction)
     run = _Run(
         problem,
-        _check_number("lr", lr, positive=True),
+        check_positive_float("lr", lr),
         UpdateRule(get_optimizer(optimizer), problem.model),
         np.random.default_rng(rng),
         None,
