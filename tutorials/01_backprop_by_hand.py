@@ -273,6 +273,34 @@ ax.legend()
 show(fig, "taylor_test")
 
 # %% [markdown]
+# ## A slow, independent channel for the Hessian
+#
+# `hessref.core.textbook` computes H (and its split $G + R$) the way one derives it on paper:
+# one sample at a time, carrying $\partial z_l/\partial\theta$ and
+# $\partial^2 z_l/\partial\theta^2$ through the second-order chain rule of docs/theory.md §8
+# ("The textbook second-order chain rule"), equations (8.1)-(8.3). It shares no code with
+# the fast layer-pair engine behind `hr.hessian`, so a bug in one is very unlikely to be
+# repeated, identically, in the other: agreement to rounding error checks both, entry by entry
+# (not only along one direction $v$, as the Taylor test above does). It is deliberately slow
+# and refuses large problems, which is fine for a check on a model this small.
+
+# %%
+import time
+
+from hessref.core.textbook import textbook_curvature
+
+t0 = time.perf_counter()
+H_fast = hr.hessian(model, theta, X, Y, loss="mse")
+t_fast = time.perf_counter() - t0
+t0 = time.perf_counter()
+H_book, _, _ = textbook_curvature(model, theta, X, Y, loss="mse")
+t_book = time.perf_counter() - t0
+rel_H = np.linalg.norm(H_book - H_fast) / np.linalg.norm(H_fast)
+print(f"||H_textbook - H_fast|| / ||H_fast|| = {rel_H:.1e}")
+print(f"time: textbook {1e3 * t_book:.1f} ms, hr.hessian {1e3 * t_fast:.1f} ms")
+assert rel_H < 1e-12 and np.allclose(H_fast @ v, Hv, rtol=1e-12, atol=1e-14)
+
+# %% [markdown]
 # ## A warning about ReLU
 #
 # Finite differences and Taylor tests assume a smooth loss. ReLU has kinks: a step

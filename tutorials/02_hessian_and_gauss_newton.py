@@ -189,6 +189,34 @@ last = model.layer_slice(model.num_layers)
 assert np.abs(R[last, last]).max() == 0.0
 
 # %% [markdown]
+# ## The same G and R, the slow way
+#
+# `hessref.core.textbook` builds G and R a third way: per sample, from explicit Jacobians
+# $J_i$ and output Hessians $\nabla^2_\theta f_{i,c}$ carried through the second-order chain
+# rule of docs/theory.md §8 ("The textbook second-order chain rule"), with $r_i$ and $A_i$
+# written out again from the loss. It shares nothing with the layer-pair formulas of
+# `hr.gauss_newton` except the model's layout, so a wrong sign or a dropped $\sigma''$ term
+# in one would show up as a disagreement here, in R as well as in G (the hand-made G above
+# only checks G). It costs $O(NP^2(P + \sum_l d_l))$ in Python loops, hence its size limit.
+
+# %%
+import time
+
+from hessref.core.textbook import textbook_curvature
+
+t0 = time.perf_counter()
+G_fast, R_fast = hr.gauss_newton(model, theta, X, y, loss="cross_entropy")
+t_fast = time.perf_counter() - t0
+t0 = time.perf_counter()
+_, G_book, R_book = textbook_curvature(model, theta, X, y, loss="cross_entropy")
+t_book = time.perf_counter() - t0
+rel_G = np.linalg.norm(G_book - G_fast) / np.linalg.norm(G_fast)
+rel_R = np.linalg.norm(R_book - R_fast) / np.linalg.norm(R_fast)
+print(f"relative difference textbook vs hr.gauss_newton: G {rel_G:.1e}, R {rel_R:.1e}")
+print(f"time: textbook {1e3 * t_book:.1f} ms, hr.gauss_newton {1e3 * t_fast:.1f} ms")
+assert rel_G < 1e-12 and rel_R < 1e-11
+
+# %% [markdown]
 # ## PSD-ness and where negative eigenvalues come from
 #
 # Since $G \succeq 0$, $H = G + R \succeq R$, and by Weyl's monotonicity theorem
