@@ -165,6 +165,17 @@ def _count_table(m: dict) -> str:
     return md_table(("spectrum", "count", "winning ratio", "runner-up ratio", "margin"), rows)
 
 
+def _split_sentence(m: dict) -> str:
+    """The Gauss-Newton split paragraph of the demo report, from the measured values ``m``."""
+    return (
+        f"Gauss-Newton split: ‖H − (G + R)‖_F/‖H‖_F = {m['split_rel_error']:.1e} (a consistency "
+        "check of one engine's three modes; the test suite checks H, G and R against autograd "
+        f"and the textbook implementation); λ_min(G) = {m['G_min_eigenvalue']:.1e}; rank G = "
+        f"{m['rank_G']} ≤ min(P, N(K − 1)) = {m['rank_G_bound']}; ‖R‖₂/‖G‖₂ = "
+        f"{m['R_over_G_norm']:.3g}. Rates over seeds: `hessref reproduce demo --seeds 0-9`."
+    )
+
+
 def demo_markdown(result: Any, figures: Sequence[str], command: str) -> str:
     """report.md of ``hessref demo``: the one-seed result in words and tables."""
     m, s = result.per_seed[0], result.settings
@@ -204,12 +215,7 @@ def demo_markdown(result: Any, figures: Sequence[str], command: str) -> str:
              for v in result.verdicts],
         ),
         "",
-        f"Gauss-Newton split: ‖H − (G + R)‖_F/‖H‖_F = {m['split_rel_error']:.1e} (a consistency "
-        "check of one engine's three modes; the test suite checks H, G and R against autograd "
-        "and the textbook implementation); "
-        f"λ_min(G) = {m['G_min_eigenvalue']:.1e}; rank G = {m['rank_G']} ≤ min(P, N(K − 1)) = "
-        f"{m['rank_G_bound']}; ‖R‖₂/‖G‖₂ = {m['R_over_G_norm']:.3g}. Rates over seeds: "
-        "`hessref reproduce demo --seeds 0-9`.",
+        _split_sentence(m),
         "",
         "## Figures",
         "",
