@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # CI stage: the main test suite on the OLDEST dependency versions setup.cfg declares.
-# Every "name>=version" floor of install_requires and of the test extra (ruff excluded:
+# Every "name>=version" floor of install_requires and of the test and distributed extras (ruff excluded:
 # lint runs in the main environment) is installed as "name==version" in a second venv,
 # .venv-oldest, so a floor that is too low fails here instead of on a user's machine.
 set -euo pipefail
@@ -11,7 +11,9 @@ PINS=$(python3 - <<'PY'
 import configparser, re
 cfg = configparser.ConfigParser()
 cfg.read("setup.cfg")
-lines = cfg["options"]["install_requires"].split("\n") + cfg["options.extras_require"]["test"].split("\n")
+extras = cfg["options.extras_require"]
+lines = cfg["options"]["install_requires"].split("\n")
+lines += extras["test"].split("\n") + extras["distributed"].split("\n")
 pins = []
 for line in filter(None, (l.strip() for l in lines)):
     m = re.fullmatch(r"([A-Za-z0-9_.\-\[\]]+)\s*>=\s*([0-9][0-9A-Za-z.]*)", line)
