@@ -92,7 +92,7 @@ def render(data):
         "--conformance-json conformance-results.json`); do not edit by hand.",
         "",
         "Every comparison is in float64 on MLPs from hessref's fixture catalogue "
-        "(`hessref.oracle.fixture_catalogue()`: 7 activations × 2 losses × 2 depths, both "
+        "(`hessref.oracle.fixture_catalogue()`: 8 activations × 2 losses × 2 depths, both "
         "reductions, an 11-layer net, a scalar-output net, ragged minibatches where the "
         "tool batches), after the tool's convention adapter (`conformance/adapters.py`): "
         "PyTorch tools use `nn.MSELoss` (2/d_L × hessref's mean ½‖f − y‖²) and "

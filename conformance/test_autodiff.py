@@ -1,6 +1,6 @@
 """torch.func and jax.hessian: loss, gradient, H, HVP blocks, G from their Jacobians.
 
-torch.func on every catalogue case (7 activations × 2 losses × 2 depths, both reductions,
+torch.func on every catalogue case (8 activations × 2 losses × 2 depths, both reductions,
 an 11-layer net, a scalar-output net); JAX on 11 of them (``JAX_CASES``: every activation,
 both losses, depths and reductions, the 11-layer and scalar-output nets), because it
 compiles once per case. PyTorch uses its own losses (``nn.MSELoss``,
