@@ -38,7 +38,6 @@ LAYERS = {
     "compare": 3,
     "testing": 4,
     "plot": 4,
-    "report": 4,
     "cli": 5,
 }
 MAX_MODULE_LINES = 520
