@@ -346,8 +346,8 @@ MUTATIONS: list[Mutation] = [
     M(
         "dense_chunk_rows",
         "hessref/core/dense.py",
-        "        _accumulate_chunk(pairs, diags, chunk, tuple(modes))",
-        "        for b in (*pairs.values(), *diags):\n            b[...] = 0.0\n        _accumulate_chunk(pairs, diags, chunk, tuple(modes))",
+        "_accumulate_chunk(pairs, diags, chunk, tuple(modes), first=index == 0)",
+        "_accumulate_chunk(pairs, diags, chunk, tuple(modes), first=True)",
         ["tests/test_core_autograd.py"],
         "dense H keeps only the last sample chunk",
     ),

@@ -27,15 +27,17 @@ The Gauss-Newton part G keeps M_L = s A, drops the σ″ terms of M and term 2 (
 M_m = T_{L,m}ᵀ s A T_{L,m} and term 1 is Σ J_mᵀ s A J_l); the residual R = H − G keeps
 exactly the dropped terms (M_L = 0, so the pairs m = L have no term 1). Samples are
 processed in chunks that bound the workspace; the block sums accumulate across
-chunks inside BLAS (β = 1) in GEMM order and are written into the θ-ordered result
-once. G and R are computed in one pass sharing the forward pass and T_{m,l}.
+chunks in GEMM order (the first chunk's GEMM writes them in place) and are written into
+the θ-ordered result once. Every product goes through NumPy's BLAS: a second BLAS
+library (SciPy's) would run a second thread pool whose idle threads spin on the
+cores the first one needs, making two threads slower than one. G and R are computed
+in one pass sharing the forward pass and T_{m,l}.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.linalg.blas import dgemm
 
 from hessref.core.mlp import MLP, ForwardCache, forward
 from hessref.core.problem import Problem, check_model, make_problem
@@ -85,15 +87,16 @@ def _split(view: Array, shape: tuple[int, ...]) -> Array:
     return out
 
 
-def _gemm_accumulate(C: Array, A: Array, B: Array) -> None:
-    """C += Aᵀ B in place (BLAS dgemm with β = 1), for C (a, b) C-ordered, A (N, a), B (N, b).
+def _gemm_accumulate(C: Array, A: Array, B: Array, first: bool) -> None:
+    """C = Aᵀ B (``first``) or C += Aᵀ B, for C (a, b), A (N, a), B (N, b) C-ordered.
 
-    In Fortran order Cᵀ = Bᵀ A, so every operand is passed as a transposed view and
-    nothing is copied; the sum over sample chunks costs no extra pass over C.
+    Aᵀ is a transposed view (BLAS reads it as is, nothing is copied). The first
+    sample chunk writes C directly; later chunks add a temporary of C's size.
     """
-    res = dgemm(1.0, B.T, A.T, beta=1.0, c=C.T, trans_b=1, overwrite_c=1)
-    if not np.shares_memory(res, C):  # pragma: no cover - BLAS wrapper made a copy
-        C[...] = res.T
+    if first:
+        np.matmul(A.T, B, out=C)
+    else:
+        C += A.T @ B
 
 
 def _put_block(out: Array, model: MLP, m: int, l: int, block: Array) -> None:
@@ -121,7 +124,7 @@ def _pair_index(n: int) -> NDArray[np.intp]:
     return idx
 
 
-def _diagonal_gemm(C: Array, Ms: list[Array], abar: Array) -> None:
+def _diagonal_gemm(C: Array, Ms: list[Array], abar: Array, first: bool) -> None:
     """C += Σ_n M[n, q, o] ā[n, j] ā[n, i] for q ≤ o, j ≤ i, for each M in ``Ms``.
 
     M (N, d, d) and ā āᵀ (N, e, e) are symmetric per sample, so the diagonal layer
@@ -131,7 +134,7 @@ def _diagonal_gemm(C: Array, Ms: list[Array], abar: Array) -> None:
     qi, oi = np.triu_indices(Ms[0].shape[1])
     ji, ii = np.triu_indices(abar.shape[1])
     X = Ms[0][:, qi, oi] if len(Ms) == 1 else np.hstack([M[:, qi, oi] for M in Ms])
-    _gemm_accumulate(C, X, abar[:, ji] * abar[:, ii])
+    _gemm_accumulate(C, X, abar[:, ji] * abar[:, ii], first)
 
 
 def _expand_diagonal(out: Array, model: MLP, l: int, C: Array) -> None:
@@ -175,15 +178,20 @@ def _propagate(cache: ForwardCache, params: list, m: int, l: int, T: Array | Non
     return S, T.transpose(0, 2, 1)
 
 
-def _add_pair(buf: Array, modes: tuple, curv: tuple, m: int, l: int, S: Array, T: Array) -> None:
-    """Add terms 1 and 2 of the block (m, l), m > l, to ``buf[k]`` (q·o, j·i) per mode k."""
+def _add_pair(
+    buf: Array, modes: tuple, curv: tuple, m: int, l: int, S: Array, T: Array, first: bool
+) -> None:
+    """Add terms 1 and 2 of the block (m, l), m > l, to ``buf[k]`` (q·o, j·i) per mode k.
+
+    ``first``: this is the first sample chunk (term 1 overwrites the zero-filled sums).
+    """
     deltas, Ms, abar, dsigma = curv
     N, K, L = T.shape[0], len(modes), len(Ms[0])
     d_m, d_l, dm1, dl1 = T.shape[1], T.shape[2], abar[m - 1].shape[1], abar[l - 1].shape[1]
     Y1 = (abar[m - 1][:, :, None] * abar[l - 1][:, None, :]).reshape(N, -1)
     for k, mode in enumerate(modes):
         if not (mode == "residual" and m == L):  # there M_L = 0: no term 1
-            _gemm_accumulate(buf[k], np.matmul(Ms[k][m - 1], T).reshape(N, -1), Y1)
+            _gemm_accumulate(buf[k], np.matmul(Ms[k][m - 1], T).reshape(N, -1), Y1, first)
     with_t2 = [k for k in range(K) if modes[k] != "ggn"]
     if not with_t2:
         return
@@ -202,8 +210,11 @@ def _add_pair(buf: Array, modes: tuple, curv: tuple, m: int, l: int, S: Array, T
             _split(buf[k], (d_m, d_l, dm1, dl1))[:, :, : dm1 - 1] += term2.transpose(2, 1, 0, 3)
 
 
-def _accumulate_chunk(pairs: dict, diags: list, problem: Problem, modes: tuple) -> None:
-    """Add one data chunk's contribution to the block sums of every mode.
+def _accumulate_chunk(
+    pairs: dict, diags: list, problem: Problem, modes: tuple, first: bool
+) -> None:
+    """Add one data chunk's contribution to the block sums of every mode (``first``: the
+    first chunk, whose products overwrite the zero-filled sums).
 
     ``pairs[(m, l)]`` (K, d_m·d_l, d̄_{m-1}·d̄_{l-1}) holds the blocks m > l in GEMM
     order (q, o, j, i); ``diags[l - 1]`` the compressed diagonal sums of all K modes.
@@ -215,11 +226,11 @@ def _accumulate_chunk(pairs: dict, diags: list, problem: Problem, modes: tuple) 
     abar = [_augment(a) for a in cache.A]  # ā_0 .. ā_{L-1}
     curv = (curvatures[0][0], Ms, abar, cache.dsigma)
     for l in range(1, model.num_layers + 1):
-        _diagonal_gemm(diags[l - 1], [M[l - 1] for M in Ms], abar[l - 1])
+        _diagonal_gemm(diags[l - 1], [M[l - 1] for M in Ms], abar[l - 1], first)
         T = None  # T_{m,l}; None stands for the identity at m = l
         for m in range(l + 1, model.num_layers + 1):
             S, T = _propagate(cache, params, m, l, T)
-            _add_pair(pairs[(m, l)], modes, curv, m, l, S, T)
+            _add_pair(pairs[(m, l)], modes, curv, m, l, S, T, first)
 
 
 def _bytes_per_sample(model: MLP) -> int:
@@ -238,13 +249,35 @@ def chunk_workspace_bytes(problem: Problem, num_modes: int = 1) -> int:
 
     One sample chunk (the per-sample arrays of :func:`_bytes_per_sample`, its forward
     cache and the δ_m, M_m of every layer: N_chunk · Σ_m d_m (d_m + 3) floats) plus the
-    off-diagonal block sums, at most P²/2 floats per mode.
+    off-diagonal block sums, at most P²/2 floats per mode, plus (with more than one
+    chunk) the product that a later chunk adds to the largest sum.
     """
     model = problem.model
     rows = min(_chunk_rows(problem), problem.num_samples)
     per_layer = sum(d * (d + 3) for d in model.sizes)
     block_sums = 8 * num_modes * model.num_params**2 // 2
-    return rows * (_bytes_per_sample(model) + 8 * per_layer) + block_sums
+    return (
+        rows * (_bytes_per_sample(model) + 8 * per_layer)
+        + block_sums
+        + _addend_bytes(model, num_modes, problem.num_samples > rows)
+    )
+
+
+def _addend_bytes(model: MLP, num_modes: int, several_chunks: bool) -> int:
+    """Bytes of the largest temporary Aᵀ B that :func:`_gemm_accumulate` adds (0 if one chunk)."""
+    if not several_chunks:
+        return 0
+    s, L = model.sizes, model.num_layers
+    pair = [
+        s[m] * s[l] * (s[m - 1] + 1) * (s[l - 1] + 1)
+        for l in range(1, L)
+        for m in range(l + 1, L + 1)
+    ]
+    diag = [
+        num_modes * s[l] * (s[l] + 1) // 2 * (s[l - 1] + 1) * (s[l - 1] + 2) // 2
+        for l in range(1, L + 1)
+    ]
+    return 8 * max(pair + diag)
 
 
 def dense_curvatures(problem: Problem, modes: tuple[str, ...]) -> list[Array]:
@@ -252,8 +285,8 @@ def dense_curvatures(problem: Problem, modes: tuple[str, ...]) -> list[Array]:
     pass over the data; each (P, P) and exactly symmetric.
 
     Over sample chunks, the blocks m > l are summed in GEMM order and the diagonal
-    blocks as their symmetric-compressed sums (module docstring), both with in-place
-    BLAS accumulation; then each block is written once into the θ-ordered result and
+    blocks as their symmetric-compressed sums (module docstring), the first chunk's
+    GEMMs writing them in place; then each block is written once into the θ-ordered result and
     the blocks above the diagonal are copied as transposes. The modes share the
     forward pass, T_{m,l}, S and the ā ā products. Workspace: the off-diagonal block
     sums (≤ P²/2 per mode) plus one sample chunk.
@@ -272,8 +305,8 @@ def dense_curvatures(problem: Problem, modes: tuple[str, ...]) -> list[Array]:
         np.zeros((K * d * (d + 1) // 2, e * (e + 1) // 2))
         for d, e in zip(sizes[1:], aug[:-1], strict=True)
     ]
-    for chunk in problem.chunks(_chunk_rows(problem)):
-        _accumulate_chunk(pairs, diags, chunk, tuple(modes))
+    for index, chunk in enumerate(problem.chunks(_chunk_rows(problem))):
+        _accumulate_chunk(pairs, diags, chunk, tuple(modes), first=index == 0)
     outs = [np.empty((model.num_params, model.num_params)) for _ in modes]
     for l in range(1, L + 1):
         for k, part in enumerate(np.split(diags[l - 1], K)):
