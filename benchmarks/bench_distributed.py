@@ -42,6 +42,15 @@ def parse() -> argparse.Namespace:
         help="time this many H v products instead of the eigensolver (quick run)",
     )
     p.add_argument(
+        "--worker-malloc",
+        choices=("mmap", "glibc", "dask"),
+        default="mmap",
+        help="dask: dask's default worker environment, whose MALLOC_TRIM_THRESHOLD_=65536 also "
+        "freezes glibc's mmap threshold at 128 KiB, so every large temporary is a fresh mmap "
+        "(page faults); mmap (docs/distributed.md): dask's environment plus "
+        "MALLOC_MMAP_THRESHOLD_=33554432; glibc: no malloc variable, as the serial process",
+    )
+    p.add_argument(
         "--control",
         action="store_true",
         help="also time a ProcessPoolExecutor of --workers one-thread processes (no dask): "
@@ -84,7 +93,7 @@ def count_client_bytes(client):
 
 def main() -> None:
     args = parse()
-    from dask.distributed import Client, LocalCluster
+    from dask.distributed import Client
 
     sizes = [int(s) for s in args.sizes.split(",")]
     model, theta, X, y = make_problem(sizes, args.N)
@@ -108,8 +117,7 @@ def main() -> None:
         f"({t_serial / n_serial:.2f} s each; a first product alone took {t_mv:.2f} s)"
     )
 
-    cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
-                           host="127.0.0.1", dashboard_address=None)  # fmt: skip
+    cluster = make_cluster(args)
     with cluster, Client(cluster) as client, threadpool_limits(1):
         dop = hr.hessian_operator(model, theta, X, y, executor=client, **kw)
         counts = count_client_bytes(client)
@@ -143,7 +151,9 @@ def main() -> None:
         from concurrent.futures import ProcessPoolExecutor
 
         ctx = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(args.workers, mp_context=ctx, initializer=one_thread) as pool:
+        pool = ProcessPoolExecutor(args.workers, mp_context=ctx, initializer=one_thread)
+        # the client's own BLAS (the eigensolver's) at one thread too, as in the serial run
+        with pool, threadpool_limits(1):
             pop = hr.hessian_operator(model, theta, X, y, executor=pool, **kw)
             pop @ np.ones(P)  # start the processes
             t = time.perf_counter()
@@ -159,6 +169,22 @@ def main() -> None:
         f"SPEED-UP serial / dask = {t_serial / t_dist:.2f}x "
         f"(target >= 1.5x on an idle 2-core machine; results within 1e-10: {rel <= 1e-10})"
     )
+
+
+def make_cluster(args: argparse.Namespace):
+    """A LocalCluster of one-thread worker processes on 127.0.0.1 (see ``--worker-malloc``)."""
+    import dask
+    from dask.distributed import LocalCluster
+
+    environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ"))
+    if args.worker_malloc == "glibc":
+        environ.pop("MALLOC_TRIM_THRESHOLD_", None)
+    elif args.worker_malloc == "mmap":
+        environ["MALLOC_MMAP_THRESHOLD_"] = 32 * 2**20
+    print(f"worker environment: {environ}")
+    with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
+        return LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
+                            host="127.0.0.1", dashboard_address=None)  # fmt: skip
 
 
 def one_thread() -> None:
