@@ -41,14 +41,15 @@ from scipy.sparse.linalg import LinearOperator, eigsh
 from scipy.special import softmax
 
 from hessref.core.derivatives import jacobian, outputs
-from hessref.core.mlp import MLP
+from hessref.core.mlp import MLP, backprop_seed_sums, forward
 from hessref.core.problem import make_problem
 from hessref.core.validation import check_dense_fits, check_positive_int
 from hessref.operators import ggn_operator
 
 Array = NDArray[np.float64]
 
-#: Floats held by one chunk of δ vectors (rows × C × P); about 128 MB.
+#: Floats held by one chunk of δ vectors (rows × C × P, :func:`class_decomposition`) or of
+#: backpropagated seeds (rows × C × Σ d_l, the class means); about 128 MB.
 _CHUNK_FLOATS = 2**24
 
 
@@ -139,12 +140,26 @@ def _delta_chunks(p, batch_size: int) -> Iterator[tuple[NDArray, Array]]:
         yield y, np.sqrt(prob)[:, :, None] * (J - pJ[:, None, :])
 
 
-def _logit_means(p, counts: NDArray, batch_size: int) -> Array:
-    """δ_{c,c′}, shape (C, C, P): per-class means of the δ vectors (one pass over the data)."""
-    C, P = counts.size, p.model.num_params
-    sums = np.zeros((C, C, P))
-    for y, delta in _delta_chunks(p, batch_size):
-        np.add.at(sums, y, delta)  # sums[y_i] += δ_i, vectorised over the chunk
+def _logit_means(p, counts: NDArray) -> Array:
+    """δ_{c,c′}, shape (C, C, P): per-class means of the δ vectors (one pass over the data).
+
+    Σ_{i ∈ class c} δ_{i,c′} = Σ_{i ∈ c} J_iᵀ s_{i,c′} with seeds
+    s_{i,c′} = √p_{i,c′}(e_{c′} − p_i), so each class's C sums are ONE backprop of C seeds
+    over its rows
+    (:func:`~hessref.core.mlp.backprop_seed_sums`): no per-sample (n, C, P) array, GEMM
+    work C·(4·N·P) flops. Rows per forward pass keep the seeds near ``_CHUNK_FLOATS``.
+    """
+    model, C = p.model, counts.size
+    rows = max(1, _CHUNK_FLOATS // (C * sum(model.sizes)))
+    sums = np.zeros((C, C, model.num_params))
+    for c in range(C):
+        members = np.flatnonzero(p.y == c)
+        for start in range(0, members.size, rows):
+            X = p.X[members[start : start + rows]]
+            cache = forward(model, p.params, X)
+            prob = softmax(cache.F, axis=1)  # (n, C)
+            seeds = np.sqrt(prob)[:, :, None] * (np.eye(C) - prob[:, None, :])  # (n, c′, C)
+            sums[c] += backprop_seed_sums(model, p.params, cache, seeds)
     return sums / counts[:, None, None]
 
 
@@ -232,7 +247,7 @@ def class_decomposition(
     check_dense_fits("class_decomposition", p.model.num_params, 5)
     N, P = p.num_samples, p.model.num_params
     weights = counts / N
-    logit_means = _logit_means(p, counts, rows)
+    logit_means = _logit_means(p, counts)
     class_means, cross = _means(logit_means)
     A = _factors(weights, logit_means, class_means, cross)
     G3 = np.zeros((P, P))
@@ -291,8 +306,9 @@ def outlier_bounds(
 ) -> OutlierBounds:
     """Bracket the top eigenvalues of G with C×C and C²×C² Gram matrices, never P×P.
 
-    Memory O(C² P + batch_size·C·P); time one Jacobian pass over the data, plus (if
-    ``upper``) a Lanczos run of Gauss-Newton products (:func:`hessref.ggn_operator`).
+    Memory O(C² P); time C backprops over the data (C·4·N·P flops, GEMMs), plus (if
+    ``upper``) a Lanczos run of Gauss-Newton products (:func:`hessref.ggn_operator`,
+    chunks of ``batch_size`` rows).
 
     Validity: the lower bounds hold for every θ and data set, because G − G₁ and
     G − (G₀+G₁+G₂) = G₃ are PSD (Courant-Fischer). ``class_estimate`` is the usual
@@ -303,8 +319,11 @@ def outlier_bounds(
 
     Parameters
     ----------
-    model, theta, X, y, loss, batch_size
+    model, theta, X, y, loss
         As in :func:`class_decomposition`; no P×P matrix is formed.
+    batch_size : int, optional
+        Rows per data chunk of the Gauss-Newton products behind ``upper`` (default:
+        the operator's own choice, :func:`hessref.ggn_operator`).
     upper : bool
         Also estimate λ_max(G₃) and the Weyl upper bounds.
     rng : None, int or numpy.random.Generator
@@ -314,20 +333,20 @@ def outlier_bounds(
     -------
     OutlierBounds
     """
-    p, counts, rows = _check_inputs(model, theta, X, y, loss, batch_size)
+    p, counts, _ = _check_inputs(model, theta, X, y, loss, batch_size)
     weights = counts / p.num_samples
-    logit_means = _logit_means(p, counts, rows)
+    logit_means = _logit_means(p, counts)
     class_means, cross = _means(logit_means)
     A = _factors(weights, logit_means, class_means, cross)
     low = _gram_eigenvalues(A["G012"])
     cls = _gram_eigenvalues(A["G1"])
     if not upper:
         return OutlierBounds(cls, low, None, None)
-    g3 = _g3_max(p, A["G012"], rows, rng)
+    g3 = _g3_max(p, A["G012"], batch_size, rng)
     return OutlierBounds(cls, low, g3, low + g3)
 
 
-def _g3_max(p, A: Array, rows: int, rng) -> float:
+def _g3_max(p, A: Array, rows: int | None, rng) -> float:
     """λ_max(G₃) = λ_max(G − A Aᵀ) by Lanczos on the matrix-free Gauss-Newton operator."""
     G = ggn_operator(p.model, p.theta, p.X, p.y, loss="cross_entropy", batch_size=rows)
     P = p.model.num_params

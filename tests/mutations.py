@@ -352,6 +352,22 @@ MUTATIONS: list[Mutation] = [
         "dense H keeps only the last sample chunk",
     ),
     M(
+        "papyan_seed_sums_sigma",
+        "hessref/core/mlp.py",
+        "            delta *= cache.dsigma[l - 2][:, None, :]",
+        "            delta *= 1.0",
+        ["tests/test_papyan.py"],
+        "class-mean sums of Papyan's δ vectors backpropagated without σ′",
+    ),
+    M(
+        "papyan_class_rows",
+        "hessref/papyan.py",
+        "members = np.flatnonzero(p.y == c)",
+        "members = np.flatnonzero(p.y == c)[:-1] if (p.y == c).sum() > 1 else np.flatnonzero(p.y == c)",
+        ["tests/test_papyan.py"],
+        "class sums drop the last sample of each class",
+    ),
+    M(
         "ggn_factor_is_A",
         "hessref/core/ggn.py",
         "B = problem.loss.hessian_factor(cache.F, problem.y)",

@@ -140,6 +140,29 @@ def test_chunking_does_not_change_the_result() -> None:
         assert np.linalg.norm(dec.G1 - full.G1) <= 1e-13 * np.linalg.norm(full.G)
 
 
+@settings(max_examples=15)
+@given(prob=problems(max_classes=4))
+def test_class_sums_by_seed_backprop_equal_per_sample_jacobians(prob) -> None:
+    """``backprop_seed_sums`` (one GEMM over samples per layer) = Σ_i J_iᵀ s_i from the
+    per-sample Jacobians of ``hr.jacobian``; and the class means it gives do not depend
+    on how many rows a forward pass takes."""
+    from hessref import papyan
+    from hessref.core.mlp import backprop_seed_sums, forward
+
+    model, theta, X, y = prob
+    seeds = np.random.default_rng(5).standard_normal((len(y), 3, model.sizes[-1]))
+    cache = forward(model, model.unflatten(theta), X)
+    sums = backprop_seed_sums(model, model.unflatten(theta), cache, seeds)
+    want = np.einsum("nmc,ncp->mp", seeds, hr.jacobian(model, theta, X))
+    assert np.abs(sums - want).max() <= EXACT * max(np.abs(want).max(), 1e-300)
+    full = class_decomposition(model, theta, X, y)
+    with pytest.MonkeyPatch.context() as mp:  # one row per forward pass
+        mp.setattr(papyan, "_CHUNK_FLOATS", 1)
+        small = class_decomposition(model, theta, X, y)
+    scale = max(np.abs(full.logit_means).max(), 1e-300)
+    assert np.abs(small.logit_means - full.logit_means).max() <= EXACT * scale
+
+
 @settings(max_examples=10)
 @given(prob=problems(max_classes=4))
 def test_outlier_bounds_bracket_dense_eigenvalues(prob) -> None:

@@ -298,3 +298,35 @@ def backprop_seeds(model: MLP, params: Params, cache: ForwardCache, S: Array) ->
                 :, None, :
             ]
     return out
+
+
+def backprop_seed_sums(model: MLP, params: Params, cache: ForwardCache, S: Array) -> Array:
+    """Sums over samples of vector-Jacobian products, ``Σ_i J_iᵀ s_{i,m}`` for each seed m.
+
+    Equals ``backprop_seeds(model, params, cache, S).sum(axis=0)`` without forming the
+    (N, M, P) array: per layer, ∂/∂W_l = Σ_i δ_{l,i,m} a_{l-1,i}ᵀ is one GEMM over the
+    samples, (M·d_l, N) @ (N, d_{l-1}), as in the gradient.
+
+    Parameters
+    ----------
+    S : ndarray, shape (N, M, d_L)
+        Row m of sample i is an output-space covector s_{i,m}.
+
+    Returns
+    -------
+    out : ndarray, shape (M, P)
+    """
+    N, M, _ = S.shape
+    out = np.empty((M, model.num_params))
+    delta = S
+    for l in range(model.num_layers, 0, -1):
+        W = params[l - 1][0]
+        d_out, d_in = W.shape
+        # rows (m, o) of the product are θ's row-major (o, i) layout of W_l, per seed m
+        rows = delta.transpose(1, 2, 0).reshape(M * d_out, N)
+        out[:, model.weight_slice(l)] = (rows @ cache.A[l - 1]).reshape(M, d_out * d_in)
+        out[:, model.bias_slice(l)] = delta.sum(axis=0)
+        if l > 1:
+            delta = (delta.reshape(N * M, d_out) @ W).reshape(N, M, d_in)
+            delta *= cache.dsigma[l - 2][:, None, :]
+    return out
