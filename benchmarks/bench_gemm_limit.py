@@ -10,6 +10,7 @@ same process, interleaved with the hessref calls (round-robin, so load on a shar
 machine hits both alike). Printed ratios (min over repeats, wall and CPU time):
 
 * ``hessian`` / GEMM(2NP²) at 1 thread                     target ≤ 1.0 (stretch ≤ 0.6)
+  (wall, CPU, and user-mode CPU: the kernel's share is page faults on fresh memory)
 * ``gauss_newton`` (G and R) / GEMM(2NP²) at 1 thread       target ≤ 1.5
 * ``hessian`` at 2 threads / ``hessian`` at 1 thread (wall)  target ≤ 0.6
 * tracemalloc peak of ``hessian`` / ``gauss_newton`` over P²·8 bytes  (≤ 2.5 for H)
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import time
 import tracemalloc
 
@@ -31,11 +33,14 @@ from threadpoolctl import threadpool_limits
 import hessref as hr
 
 
-def timed(fn, threads: int) -> tuple[float, float]:
+def timed(fn, threads: int) -> tuple[float, float, float]:
+    """(wall, CPU, user-mode CPU) seconds of ``fn()``; CPU − user is kernel time (page faults)."""
     with threadpool_limits(limits=threads, user_api="blas"):
+        u0 = resource.getrusage(resource.RUSAGE_SELF).ru_utime
         w0, c0 = time.perf_counter(), time.process_time()
         fn()
-        return time.perf_counter() - w0, time.process_time() - c0
+        user = resource.getrusage(resource.RUSAGE_SELF).ru_utime - u0
+        return time.perf_counter() - w0, time.process_time() - c0, user
 
 
 def peak_ratio(fn, P: int) -> float:
@@ -72,13 +77,12 @@ def main() -> None:
     for _ in range(args.repeats):
         for name, k in plan:
             runs[f"{name}@{k}"].append(timed(jobs[name], k))
-    best = {key: (min(w for w, _ in v), min(c for _, c in v)) for key, v in runs.items()}
+    best = {key: tuple(min(r[i] for r in v) for i in range(3)) for key, v in runs.items()}
     g = best["gemm_2NP2@1"]
     ratios = {
-        "hessian/gemm (wall, cpu)": (best["hessian@1"][0] / g[0], best["hessian@1"][1] / g[1]),
-        "gauss_newton/gemm (wall, cpu)": (
-            best["gauss_newton@1"][0] / g[0],
-            best["gauss_newton@1"][1] / g[1],
+        "hessian/gemm (wall, cpu, user)": tuple(best["hessian@1"][i] / g[i] for i in range(3)),
+        "gauss_newton/gemm (wall, cpu, user)": tuple(
+            best["gauss_newton@1"][i] / g[i] for i in range(3)
         ),
         "hessian 2 threads / 1 thread (wall)": best["hessian@2"][0] / best["hessian@1"][0],
         "gemm 2 threads / 1 thread (wall)": best["gemm_2NP2@2"][0] / g[0],
@@ -88,8 +92,8 @@ def main() -> None:
     load = os.getloadavg()
     print(f"[20, 50, 50, 5] tanh CE, N = {N}, P = {P}; repeats = {args.repeats}; load {load}")
     print(f"DGEMM rate (1 thread): {2 * N * P * P / g[0] / 1e9:.1f} GFLOP/s (wall)")
-    for key, (w, c) in best.items():
-        print(f"  {key:18s} min wall {w:8.3f} s   min cpu {c:8.3f} s")
+    for key, (w, c, u) in best.items():
+        print(f"  {key:18s} min wall {w:8.3f} s   min cpu {c:8.3f} s   min user {u:8.3f} s")
     for key, val in ratios.items():
         text = ", ".join(f"{v:.3f}" for v in val) if isinstance(val, tuple) else f"{val:.3f}"
         print(f"  {key:38s} {text}")

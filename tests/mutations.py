@@ -385,6 +385,14 @@ MUTATIONS: list[Mutation] = [
         "ragged last chunk dropped",
     ),
     M(
+        "operator_cached_backward_scale",
+        "hessref/operators/curvature.py",
+        "cache.backward = backward_deltas(chunk, cache)",
+        "cache.backward = backward_deltas(self.problem, cache)",
+        OPS,
+        "kept backward pass weighted and shaped for the whole data, not the chunk",
+    ),
+    M(
         "operator_matvecs_count",
         "hessref/operators/curvature.py",
         "self.num_matvecs += K",

@@ -243,11 +243,14 @@ def test_forward_cache_is_bounded_and_bit_identical(monkeypatch):
         want = factory(model, theta, X, y, **kw) @ V
         # a budget for exactly the first two chunks' caches (4 rows each)
         per_row = 8 * (6 + 5 + 6 + 5 + 3 + 6 + 5 + 6 + 5)  # A_1, A_2, Z_1..3, σ′, σ″
+        if mode != "ggn":  # H and R also keep δ_1..δ_3 and g_1, g_2 (G needs neither)
+            per_row += 8 * (6 + 5 + 3 + 6 + 5)
         op = factory(model, theta, X, y, cache_bytes=8 * per_row, **kw)
         for _ in range(3):
             assert np.array_equal(op @ V, want), mode
             assert np.array_equal(op @ V[:, 0], want[:, 0]), mode
         assert op.cached_bytes == 8 * per_row and sorted(op._caches) == [0, 1]
+        assert (op._caches[0].backward is None) == (mode == "ggn"), mode
     # automatic chunking that changes with K resets the cache and stays exact
     monkeypatch.setattr("hessref.operators.curvature.WORKSPACE_BYTES", 4000)
     op = hessian_operator(model, theta, X, y, loss="cross_entropy", cache_bytes=10**6)
@@ -362,6 +365,7 @@ def test_one_operator_shared_by_threads(monkeypatch):
     ref = hessian_operator(model, theta, X, y, **kw)
     want = [ref @ V for V in Vs]
     per_chunk = 8 * 100 * (32 + 32 + 32 + 32 + 3 + 32 + 32 + 32 + 32)  # A, Z, σ′, σ″
+    per_chunk += 8 * 100 * (32 + 32 + 3 + 32 + 32)  # the loss's δ_1..δ_3 and g_1, g_2
     old = sys.getswitchinterval()
     sys.setswitchinterval(1e-6)
     try:

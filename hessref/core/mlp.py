@@ -212,12 +212,17 @@ class ForwardCache:
         ``Z[l-1]`` (N, d_l) for l = 1..L: pre-activations; ``Z[-1]`` is F.
     dsigma, d2sigma : list of ndarray
         σ′(Z_l) and σ″(Z_l) for hidden layers l = 1..L-1 (σ″ only when requested).
+    backward : tuple of two lists, optional
+        The loss's backward pass at these activations, ``(δ, g)`` from
+        :func:`hessref.core.rop.backward_deltas`, when a caller keeps it with the cache
+        (it does not depend on the directions of an R-op product).
     """
 
     A: list[Array]
     Z: list[Array]
     dsigma: list[Array]
     d2sigma: list[Array] | None
+    backward: tuple[list[Array], list[Array]] | None = None
 
     @property
     def F(self) -> Array:

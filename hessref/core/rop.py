@@ -81,6 +81,26 @@ def _forward_r(
     return dir_z, dir_a
 
 
+def backward_deltas(problem: Problem, cache: ForwardCache) -> tuple[list[Array], list[Array]]:
+    """The direction-independent half of the backward pass, shared by every product at θ.
+
+    Returns ``(delta, g)`` with ``delta[l-1]`` = δ_l = ∂(s ℓ)/∂z_l, shape (N, d_l), for
+    l = 1..L, and ``g[l-1]`` = g_l = W_{l+1}ᵀ δ_{l+1}, shape (N, d_l), for l = 1..L-1
+    (δ_l = σ′(z_l) ⊙ g_l). Taken from ``cache.backward`` when a caller stored it there.
+    """
+    if cache.backward is not None:
+        return cache.backward
+    params = problem.params
+    delta = problem.scale * problem.loss.gradient(cache.F, problem.y)  # δ_L (N, d_L)
+    deltas, gs = [delta], []
+    for l in range(len(params), 1, -1):
+        g = delta @ params[l - 1][0]  # W_lᵀ δ_l
+        delta = g * cache.dsigma[l - 2]
+        gs.append(g)
+        deltas.append(delta)
+    return deltas[::-1], gs[::-1]
+
+
 def curvature_matmat(
     problem: Problem,
     V: Array,
@@ -118,7 +138,8 @@ def curvature_matmat(
 
     out = np.zeros((K, model.num_params))  # (K, P) layout: rows are contiguous per direction
     F, y, s = cache.F, problem.y, problem.scale
-    delta = s * loss.gradient(F, y)  # δ_L (N, k)
+    # δ_l and g_l enter only the residual terms; G V never needs them
+    deltas, gs = backward_deltas(problem, cache) if want_res else ([None] * L, [None] * L)
     dir_delta = None
     if want_ggn and dir_z[-1] is not None:
         dir_delta = s * loss.hessian_matvec(F, y, dir_z[-1])  # Rdir{δ_L} = A Rdir{z_L}
@@ -136,13 +157,13 @@ def curvature_matmat(
             out[:, bs] = dir_delta.sum(axis=0)
         if want_res and dir_a_prev is not None:
             # Σ_i δ_l Rdir{a_{l-1}}ᵀ as one GEMM: (d_out, N) @ (N, K·d_in)
-            gW = (delta.T @ dir_a_prev.reshape(N, K * d_in)).reshape(d_out, K, d_in)
+            gW = (deltas[l - 1].T @ dir_a_prev.reshape(N, K * d_in)).reshape(d_out, K, d_in)
             out[:, ws] += gW.transpose(1, 0, 2).reshape(K, d_out * d_in)
         if l == 1:
             break
-        g = delta @ W  # W_lᵀ δ_l, shared by Rdir{δ_{l-1}} and δ_{l-1}
-        dir_delta = _backward_step(cache, l, W, Vw, delta, dir_delta, dir_z[l - 2], want_res, g)
-        delta = g * cache.dsigma[l - 2]
+        dir_delta = _backward_step(
+            cache, l, W, Vw, deltas[l - 1], dir_delta, dir_z[l - 2], want_res, gs[l - 2]
+        )
     return out.T
 
 
@@ -151,18 +172,19 @@ def _backward_step(
     l: int,
     W: Array,
     Vw: Array,
-    delta: Array,
+    delta: Array | None,
     dir_delta: Array | None,
     dir_z_prev: Array | None,
     want_res: bool,
-    g: Array,
+    g: Array | None,
 ) -> Array | None:
     """Rdir{δ_{l-1}} from Rdir{δ_l} (docs/theory.md (6.3)), None if identically zero.
 
     Rdir{δ_{l-1}} = σ″ ⊙ Rdir{z_{l-1}} ⊙ (W_lᵀ δ_l) + σ′ ⊙ (V_lᵀ δ_l + W_lᵀ Rdir{δ_l});
-    without ``want_res`` only the Gauss-Newton term σ′ ⊙ W_lᵀ Rdir{δ_l} is kept.
+    without ``want_res`` only the Gauss-Newton term σ′ ⊙ W_lᵀ Rdir{δ_l} is kept
+    (then ``delta`` and ``g`` are None).
     """
-    N, d_in = delta.shape[0], W.shape[1]
+    N, d_in = cache.A[0].shape[0], W.shape[1]
     K = Vw.shape[0]
     new = None
     if dir_delta is not None:

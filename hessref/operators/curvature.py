@@ -16,6 +16,7 @@ from scipy.sparse.linalg import LinearOperator
 
 from hessref.core.mlp import MLP, ForwardCache, forward
 from hessref.core.problem import Problem, make_problem
+from hessref.core.rop import backward_deltas
 from hessref.core.validation import as_float_array, check_dense_fits, check_positive_int
 from hessref.operators.chunks import NAMES, bytes_per_row, chunk_product, indexed_chunk_product
 from hessref.operators.distributed import SCHEDULER_TIMEOUT, DistributedChunks, dask_client
@@ -267,7 +268,10 @@ class CurvatureOperator(LinearOperator):
             cache = self._caches.get(index)
         if cache is None:
             cache = forward(chunk.model, chunk.params, chunk.X, second_order=True)
+            if self.mode != "ggn":  # the δ_l, g_l of the residual terms, kept with it
+                cache.backward = backward_deltas(chunk, cache)
             arrays = [*cache.A[1:], *cache.Z, *cache.dsigma, *(cache.d2sigma or [])]
+            arrays += [a for part in cache.backward or () for a in part]
             size = sum(a.nbytes for a in arrays)
             with self._lock:
                 fits = self.cached_bytes + size <= self.cache_bytes
@@ -385,8 +389,9 @@ def hessian_operator(
         per product; docs/distributed.md). Results are summed in chunk order,
         bit-identical to the serial result.
     cache_bytes : int, optional
-        Bytes of forward caches (activations, σ′, σ″ of the first chunks) the
-        operator may keep across products to skip their forward pass; 0 (default)
+        Bytes of forward caches (activations, σ′, σ″ of the first chunks, and for H
+        and R the loss's backward δ_l, W_{l+1}ᵀδ_{l+1}) the operator may keep across
+        products to skip that direction-independent work; 0 (default)
         keeps none. Serial products only; results are bit-identical either way.
 
     Returns
