@@ -356,8 +356,8 @@ MUTATIONS: list[Mutation] = [
         "hessref/core/mlp.py",
         "            delta *= cache.dsigma[l - 2][:, None, :]",
         "            delta *= 1.0",
-        ["tests/test_papyan.py"],
-        "class-mean sums of Papyan's δ vectors backpropagated without σ′",
+        ["tests/test_papyan.py", "tests/test_core_autograd.py"],
+        "seed backprop (Jacobian, Papyan's class sums) without σ′",
     ),
     M(
         "papyan_class_rows",

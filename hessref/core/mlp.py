@@ -18,7 +18,7 @@ Everything downstream (gradient, Jacobian, HVP, H, G, R, operators) uses the
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -271,6 +271,20 @@ def backprop_gradient(
     return grads
 
 
+def _seed_deltas(params: Params, cache: ForwardCache, S: Array) -> Iterator[tuple[int, Array]]:
+    """Yield (l, δ_l) for l = L, ..., 1: the output seeds S (N, M, d_L) backpropagated,
+    δ_L = S and δ_{l-1} = (δ_l W_l) ⊙ σ′(z_{l-1}), each of shape (N, M, d_l).
+    """
+    N, M, _ = S.shape
+    delta = S
+    for l in range(len(params), 0, -1):
+        yield l, delta
+        if l > 1:
+            W = params[l - 1][0]
+            delta = (delta.reshape(N * M, -1) @ W).reshape(N, M, W.shape[1])
+            delta *= cache.dsigma[l - 2][:, None, :]
+
+
 def backprop_seeds(model: MLP, params: Params, cache: ForwardCache, S: Array) -> Array:
     """Per-sample vector-Jacobian products ``S_{i,m} · J_i`` for M seeds per sample.
 
@@ -288,20 +302,12 @@ def backprop_seeds(model: MLP, params: Params, cache: ForwardCache, S: Array) ->
     """
     N, M, _ = S.shape
     out = np.empty((N, M, model.num_params))
-    delta = S
-    for l in range(model.num_layers, 0, -1):
-        W = params[l - 1][0]
+    for l, delta in _seed_deltas(params, cache, S):
         a = cache.A[l - 1]
         # ∂(s·f)/∂W_l[o, i] = δ_l[o] a_{l-1}[i], one outer product per sample and seed
-        out[:, :, model.weight_slice(l)] = (delta[:, :, :, None] * a[:, None, None, :]).reshape(
-            N, M, -1
-        )
+        outer = delta[:, :, :, None] * a[:, None, None, :]
+        out[:, :, model.weight_slice(l)] = outer.reshape(N, M, -1)
         out[:, :, model.bias_slice(l)] = delta
-        if l > 1:
-            d_in = W.shape[1]
-            delta = (delta.reshape(N * M, -1) @ W).reshape(N, M, d_in) * cache.dsigma[l - 2][
-                :, None, :
-            ]
     return out
 
 
@@ -323,15 +329,10 @@ def backprop_seed_sums(model: MLP, params: Params, cache: ForwardCache, S: Array
     """
     N, M, _ = S.shape
     out = np.empty((M, model.num_params))
-    delta = S
-    for l in range(model.num_layers, 0, -1):
-        W = params[l - 1][0]
-        d_out, d_in = W.shape
+    for l, delta in _seed_deltas(params, cache, S):
+        d_out = delta.shape[2]
         # rows (m, o) of the product are θ's row-major (o, i) layout of W_l, per seed m
         rows = delta.transpose(1, 2, 0).reshape(M * d_out, N)
-        out[:, model.weight_slice(l)] = (rows @ cache.A[l - 1]).reshape(M, d_out * d_in)
+        out[:, model.weight_slice(l)] = (rows @ cache.A[l - 1]).reshape(M, -1)
         out[:, model.bias_slice(l)] = delta.sum(axis=0)
-        if l > 1:
-            delta = (delta.reshape(N * M, d_out) @ W).reshape(N, M, d_in)
-            delta *= cache.dsigma[l - 2][:, None, :]
     return out
