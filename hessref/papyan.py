@@ -145,9 +145,9 @@ def _logit_means(p, counts: NDArray) -> Array:
 
     Σ_{i ∈ class c} δ_{i,c′} = Σ_{i ∈ c} J_iᵀ s_{i,c′} with seeds
     s_{i,c′} = √p_{i,c′}(e_{c′} − p_i), so each class's C sums are ONE backprop of C seeds
-    over its rows
-    (:func:`~hessref.core.mlp.backprop_seed_sums`): no per-sample (n, C, P) array, GEMM
-    work C·(4·N·P) flops. Rows per forward pass keep the seeds near ``_CHUNK_FLOATS``.
+    over its rows (:func:`~hessref.core.mlp.backprop_seed_sums`; docs/theory.md (10.5)):
+    no per-sample (n, C, P) array, GEMM work C·(4·N·P) flops. Rows per forward pass keep
+    the seeds near ``_CHUNK_FLOATS``.
     """
     model, C = p.model, counts.size
     rows = max(1, _CHUNK_FLOATS // (C * sum(model.sizes)))
