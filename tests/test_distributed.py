@@ -65,8 +65,28 @@ def serial(op, V):
 @pytest.fixture(scope="module")
 def cluster():
     kw = {"n_workers": 2, "threads_per_worker": 1, "processes": True, "host": "127.0.0.1"}
-    with LocalCluster(dashboard_address=None, **kw) as cl, Client(cl) as client:
-        yield cl, client
+    cl = LocalCluster(dashboard_address=None, **kw)
+    try:
+        with Client(cl) as client:
+            yield cl, client
+    finally:
+        close_after_kills(cl)
+
+
+def close_after_kills(cl) -> None:
+    """Close a LocalCluster whose workers the fault tests killed (and its nannies restarted).
+
+    At close, distributed's ``SpecCluster._update_worker_status`` looks up every queued
+    "remove" message in its cached ``scheduler_info`` and raises ``KeyError`` for a worker
+    that came and went between two refreshes of that cache (dask/distributed#5407). That
+    race is dask's own bookkeeping, after every test of the module has finished; anything
+    else from close still fails the run.
+    """
+    try:
+        cl.close()
+    except KeyError as exc:
+        if not str(exc).strip("'").startswith("tcp://"):
+            raise
 
 
 def test_workers_use_one_blas_thread(cluster):
