@@ -267,17 +267,26 @@ def _addend_bytes(model: MLP, num_modes: int, several_chunks: bool) -> int:
     """Bytes of the largest temporary Aᵀ B that :func:`_gemm_accumulate` adds (0 if one chunk)."""
     if not several_chunks:
         return 0
-    s, L = model.sizes, model.num_layers
-    pair = [
-        s[m] * s[l] * (s[m - 1] + 1) * (s[l - 1] + 1)
-        for l in range(1, L)
-        for m in range(l + 1, L + 1)
-    ]
-    diag = [
-        num_modes * s[l] * (s[l] + 1) // 2 * (s[l - 1] + 1) * (s[l - 1] + 2) // 2
+    pairs, diags = _sum_shapes(model, num_modes)
+    return 8 * max(a * b for a, b in [*pairs.values(), *diags])
+
+
+def _sum_shapes(model: MLP, num_modes: int) -> tuple[dict, list]:
+    """Shapes of the block sums: per mode (d_m·d_l, d̄_{m-1}·d̄_{l-1}) for each pair m > l,
+    and the compressed diagonal sums of all modes (K·d(d+1)/2, e(e+1)/2) per layer.
+    """
+    sizes, L = model.sizes, model.num_layers
+    aug = [d + 1 for d in sizes]
+    pairs = {
+        (m, l): (sizes[m] * sizes[l], aug[m - 1] * aug[l - 1])
         for l in range(1, L + 1)
+        for m in range(l + 1, L + 1)
+    }
+    diags = [
+        (num_modes * d * (d + 1) // 2, e * (e + 1) // 2)
+        for d, e in zip(sizes[1:], aug[:-1], strict=True)
     ]
-    return 8 * max(pair + diag)
+    return pairs, diags
 
 
 def dense_curvatures(problem: Problem, modes: tuple[str, ...]) -> list[Array]:
@@ -296,15 +305,9 @@ def dense_curvatures(problem: Problem, modes: tuple[str, ...]) -> list[Array]:
     model, K = problem.model, len(modes)
     sizes, L = model.sizes, model.num_layers
     aug = [d + 1 for d in sizes]
-    pairs = {
-        (m, l): np.zeros((K, sizes[m] * sizes[l], aug[m - 1] * aug[l - 1]))
-        for l in range(1, L + 1)
-        for m in range(l + 1, L + 1)
-    }
-    diags = [
-        np.zeros((K * d * (d + 1) // 2, e * (e + 1) // 2))
-        for d, e in zip(sizes[1:], aug[:-1], strict=True)
-    ]
+    pair_shapes, diag_shapes = _sum_shapes(model, K)
+    pairs = {key: np.zeros((K, *shape)) for key, shape in pair_shapes.items()}
+    diags = [np.zeros(shape) for shape in diag_shapes]
     for index, chunk in enumerate(problem.chunks(_chunk_rows(problem))):
         _accumulate_chunk(pairs, diags, chunk, tuple(modes), first=index == 0)
     outs = [np.empty((model.num_params, model.num_params)) for _ in modes]
