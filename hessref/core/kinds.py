@@ -39,7 +39,7 @@ class Curvature(str, enum.Enum):
 
     @property
     def title(self) -> str:
-        """Words for messages and figure titles: ``"Hessian"``, ``"Gauss-Newton"``, ``"residual"``."""
+        """Words for messages and titles: ``"Hessian"``, ``"Gauss-Newton"``, ``"residual"``."""
         return _TITLES[self.name]
 
     def __str__(self) -> str:
