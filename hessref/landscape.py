@@ -15,12 +15,16 @@ by one Hessian-vector product). Directions commonly used:
   random weight matrix (the incoming weights of one unit) is rescaled to the norm of
   the same row of θ, and bias entries are set to 0, so slices of networks with
   different weight scales are comparable;
-- **interpolation** directions d = θ_b − θ_a: ``loss_along(model, θ_a, X, y, d, α)`` is
-  the straight line of :func:`hessref.train.interpolate_loss`.
+- **interpolation** between two parameter vectors (Goodfellow, Vinyals, Saxe 2015;
+  Sagun et al. 2016, 2017): :func:`interpolate_loss` evaluates L((1 − α) θ_a + α θ_b),
+  the same line as ``loss_along(model, θ_a, X, y, θ_b − θ_a, α)``
+  (:func:`interpolation_direction`) but with exact endpoints. Both evaluate their points
+  through one loop (``_losses_at``) on one validated problem.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
@@ -30,7 +34,7 @@ from numpy.typing import ArrayLike, NDArray
 from hessref import spectrum
 from hessref.core.derivatives import problem_loss
 from hessref.core.mlp import MLP
-from hessref.core.problem import check_model, check_theta, make_problem
+from hessref.core.problem import Problem, check_model, check_theta, make_problem
 from hessref.core.rop import curvature_matmat
 from hessref.core.validation import as_float_array, check_positive_int
 from hessref.operators import hessian_operator
@@ -39,6 +43,7 @@ Array = NDArray[np.float64]
 
 __all__ = [
     "eigen_directions",
+    "interpolate_loss",
     "interpolation_direction",
     "loss_along",
     "random_direction",
@@ -107,13 +112,62 @@ def loss_along(
             raise ValueError(f"alphas: expected an array or a pair of arrays, got {len(pair)}")
         grids = tuple(as_float_array(f"alphas[{i}]", a, ndim=1) for i, a in enumerate(pair))
     D = D.reshape(problem.model.num_params, -1)
-    out = np.empty(tuple(g.size for g in grids))
-    for index in np.ndindex(out.shape):
-        coords = np.array([grids[k][i] for k, i in enumerate(index)])
-        point = problem.theta + D @ coords
-        out[index] = problem_loss(
-            replace(problem, theta=point, params=problem.model.unflatten(point))
-        )
+    shape = tuple(g.size for g in grids)
+    points = (
+        problem.theta + D @ np.array([grids[k][i] for k, i in enumerate(index)])
+        for index in np.ndindex(shape)
+    )
+    return _losses_at(problem, points, shape)
+
+
+def interpolate_loss(
+    model: MLP,
+    theta_a: ArrayLike,
+    theta_b: ArrayLike,
+    X: ArrayLike,
+    y: ArrayLike,
+    loss: str,
+    alphas: ArrayLike,
+    *,
+    reduction: str = "mean",
+) -> Array:
+    """Loss along the straight line θ(α) = (1 − α) θ_a + α θ_b (Sagun et al. 2016, 2017).
+
+    The convex form makes α = 0 and α = 1 give θ_a and θ_b bit for bit (θ_a + α(θ_b − θ_a)
+    would not). Formerly ``hessref.train.interpolate_loss`` (still importable, deprecated).
+
+    Parameters
+    ----------
+    theta_a, theta_b : array_like, shape (P,)
+    alphas : array_like, shape (M,)
+        Line coordinates; 0 gives θ_a, 1 gives θ_b, values outside [0, 1] extrapolate.
+
+    Returns
+    -------
+    ndarray, shape (M,)
+        L(θ(α_m)).
+
+    Examples
+    --------
+    >>> import numpy as np, hessref as hr
+    >>> model = hr.MLP([1, 1], activation="identity")
+    >>> X = np.array([[1.0]]); Y = np.array([[0.0]])
+    >>> interpolate_loss(model, [1.0, 0.0], [-1.0, 0.0], X, Y, loss="mse", alphas=[0, 0.5, 1])
+    array([0.5, 0. , 0.5])
+    """
+    problem = make_problem(model, theta_a, X, y, loss, reduction)
+    theta_b = check_theta(problem.model, theta_b)
+    alphas = as_float_array("alphas", alphas, ndim=1)
+    points = ((1.0 - alpha) * problem.theta + alpha * theta_b for alpha in alphas)
+    return _losses_at(problem, points, alphas.shape)
+
+
+def _losses_at(problem: Problem, points: Iterable[Array], shape: tuple[int, ...]) -> Array:
+    """L at each θ of ``points`` (checked (P,) arrays), in C order into an array of ``shape``."""
+    out = np.empty(shape)
+    flat = out.reshape(-1)
+    for m, point in enumerate(points):
+        flat[m] = problem_loss(replace(problem, theta=point, params=problem.model.unflatten(point)))
     return out
 
 

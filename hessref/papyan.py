@@ -37,9 +37,10 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.sparse.linalg import LinearOperator, eigsh
+from scipy.sparse.linalg import LinearOperator
 from scipy.special import softmax
 
+from hessref import spectrum
 from hessref.core.derivatives import jacobian, outputs
 from hessref.core.mlp import MLP, backprop_seed_sums, forward
 from hessref.core.problem import make_problem
@@ -189,7 +190,7 @@ def _factors(weights: Array, logit_means: Array, class_means: Array, cross: Arra
 def _gram_eigenvalues(A: Array) -> Array:
     """Descending eigenvalues of the Gram matrix AᵀA (m×m)."""
     gram = A.T @ A
-    return np.linalg.eigvalsh(0.5 * (gram + gram.T))[::-1]
+    return spectrum.eigenvalues(0.5 * (gram + gram.T))
 
 
 def class_decomposition(
@@ -315,7 +316,8 @@ def outlier_bounds(
     "outliers = class means" estimate (Papyan 2019, arXiv:1901.08244); it is *close* to the
     top-C eigenvalues of G only when the within-class and cross-class parts are small
     next to them, which the bracket [lower, upper] measures: its width is λ_max(G₃).
-    ``upper`` is exact up to the Lanczos residual (``eigsh`` with tol = 1e-10 relative).
+    ``upper`` is exact up to the Lanczos residual (:func:`hessref.spectrum.top_eigenpairs`,
+    ARPACK on the shifted operator, residual ≲ 1e-10·‖G₃‖).
 
     Parameters
     ----------
@@ -356,7 +358,6 @@ def _g3_max(p, A: Array, rows: int | None, rng) -> float:
         return G.matmat(V) - A @ (A.T @ V)
 
     op = LinearOperator((P, P), matvec=matmat, matmat=matmat, dtype=np.float64)
-    if P <= 2:
-        return float(np.linalg.eigvalsh(op.matmat(np.eye(P)))[-1])
-    v0 = np.random.default_rng(rng).standard_normal(P)
-    return float(eigsh(op, k=1, which="LA", v0=v0, tol=1e-10, return_eigenvectors=False)[0])
+    if P == 1:  # top_eigenpairs needs k < P
+        return float(op.matmat(np.ones((1, 1)))[0, 0])
+    return float(spectrum.top_eigenpairs(op, 1, tol=1e-10, rng=rng).values[0])

@@ -5,7 +5,8 @@ import pytest
 
 import hessref as hr
 from hessref import data
-from hessref.train import TrainingDivergedError, interpolate_loss, train
+from hessref.landscape import interpolate_loss
+from hessref.train import TrainingDivergedError, train
 
 # --- data -----------------------------------------------------------------------------
 

@@ -7,12 +7,12 @@ import hessref as hr
 from hessref import spectrum
 from hessref.landscape import (
     eigen_directions,
+    interpolate_loss,
     interpolation_direction,
     loss_along,
     random_direction,
     slice_curvature,
 )
-from hessref.train import interpolate_loss
 
 
 def _problem(seed=0):
@@ -114,6 +114,27 @@ def test_interpolation_direction_reproduces_interpolate_loss():
         interpolate_loss(model, a, b, X, Y, loss="mse", alphas=alphas),
         rtol=1e-13,
     )
+
+
+def test_interpolate_loss_old_import_path_warns_and_is_the_same_function():
+    import hessref.train
+
+    with pytest.warns(DeprecationWarning, match="hessref.landscape.interpolate_loss"):
+        old = hessref.train.interpolate_loss
+    assert old is interpolate_loss
+    with pytest.warns(DeprecationWarning):
+        from hessref.train import interpolate_loss as old_import  # noqa: F401
+    with pytest.raises(AttributeError, match="no_such_name"):
+        hessref.train.no_such_name  # noqa: B018
+
+
+def test_interpolate_loss_endpoints_are_exact_and_points_are_convex_combinations():
+    # the convex form (1 − α)θ_a + αθ_b gives θ_a, θ_b bit for bit at α = 0, 1
+    model, a, X, Y = _problem()
+    b = model.init(9)
+    out = interpolate_loss(model, a, b, X, Y, loss="mse", alphas=[1.0, 0.0, -0.5])
+    assert out[0] == hr.loss(model, b, X, Y) and out[1] == hr.loss(model, a, X, Y)
+    assert out[2] == hr.loss(model, 1.5 * a - 0.5 * b, X, Y)
 
 
 def test_loss_along_errors():

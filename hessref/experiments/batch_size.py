@@ -26,7 +26,8 @@ from hessref.experiments.baselines import count_rule, outlier_count
 from hessref.experiments.common import spectrum_of
 from hessref.experiments.framework import Experiment, Progress, derive_seeds, register
 from hessref.experiments.rules import Compare, Monotone, Ref, Verdict
-from hessref.train import interpolate_loss, train
+from hessref.landscape import interpolate_loss
+from hessref.train import train
 
 
 def _sgd(model, start, X, y, s, batch, seed):

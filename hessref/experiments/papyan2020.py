@@ -21,7 +21,7 @@ import numpy as np
 from scipy.linalg import subspace_angles
 
 import hessref as hr
-from hessref import data
+from hessref import data, spectrum
 from hessref.experiments.baselines import MIN_MARGIN, outlier_count, shuffled_labels
 from hessref.experiments.framework import Experiment, derive_seeds, register
 from hessref.experiments.rules import AllOf, Compare, Verdict
@@ -33,9 +33,9 @@ def _spectra(model, theta, X, y) -> dict[str, Any]:
     """Dense H, G, the decomposition and the eigendecompositions needed by the rules."""
     dec = class_decomposition(model, theta, X, y)
     H = hr.hessian(model, theta, X, y, loss="cross_entropy")
-    lG, VG = np.linalg.eigh(dec.G)
-    lH, VH = np.linalg.eigh(H)
-    return {"dec": dec, "lG": lG[::-1], "VG": VG[:, ::-1], "lH": lH[::-1], "VH": VH[:, ::-1]}
+    lG, VG = spectrum.eigenvalues(dec.G, vectors=True)
+    lH, VH = spectrum.eigenvalues(H, vectors=True)
+    return {"dec": dec, "lG": lG, "VG": VG, "lH": lH, "VH": VH}
 
 
 def _second_group(lG: np.ndarray, C: int) -> dict[str, Any]:

@@ -43,6 +43,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from hessref import spectrum
 from hessref.experiments.baselines import MIN_MARGIN
 from hessref.experiments.framework import Experiment, derive_seeds, register
 from hessref.experiments.rules import AllOf, Compare, Verdict
@@ -189,7 +190,7 @@ def _linear_eigenvalues(X: Array, y=None, loss: str = "mse", theta=None) -> Arra
     model = MLP([M, K], activation="identity")
     theta = np.zeros(model.num_params) if theta is None else theta
     y = np.zeros((N, 1)) if y is None else y
-    return np.linalg.eigvalsh(hessian(model, theta, X, y, loss=loss))
+    return spectrum.eigenvalues(hessian(model, theta, X, y, loss=loss))[::-1]
 
 
 def _mp_part(cfg: dict, gen: np.random.Generator) -> list[dict]:

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hessref import data
+from hessref import data, spectrum
 from hessref.core.dense import hessian
 from hessref.core.mlp import MLP
 from hessref.experiments.framework import Experiment, derive_seeds, register
@@ -86,7 +86,7 @@ def quadratic_problem(n: int, c_min: float, rotate: bool, seed: int):
 
 def curvature(H: np.ndarray) -> dict:
     """λ_max, tr H, Σ|H_ij| and d·λ_max of a dense symmetric H."""
-    lam = float(np.linalg.eigvalsh(H)[-1])
+    lam = float(spectrum.eigenvalues(H)[0])
     return {
         "lambda_max": lam,
         "trace": float(np.trace(H)),

@@ -3,7 +3,13 @@
 ``train`` (the loop, :mod:`hessref.train.loop`), its update rules
 (:mod:`hessref.train.optimizers`) and the Hessian tracking it can do every n steps
 (:mod:`hessref.train.tracking`).
+
+``hessref.train.interpolate_loss`` moved to :func:`hessref.landscape.interpolate_loss`
+(next to the other loss slices); the old name still works with a DeprecationWarning.
 """
+
+import warnings
+from typing import Any
 
 from hessref.train.loop import (
     EXPLOSION_FACTOR,
@@ -11,7 +17,6 @@ from hessref.train.loop import (
     GradientNoise,
     TrainingDivergedError,
     TrainResult,
-    interpolate_loss,
     train,
 )
 from hessref.train.optimizers import OPTIMIZERS, Optimizer, polar_factor
@@ -27,7 +32,21 @@ __all__ = [
     "TrainResult",
     "Tracking",
     "TrainingDivergedError",
-    "interpolate_loss",
     "polar_factor",
     "train",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Deprecated names: ``interpolate_loss`` lives in :mod:`hessref.landscape` now."""
+    if name == "interpolate_loss":
+        warnings.warn(
+            "hessref.train.interpolate_loss moved to hessref.landscape.interpolate_loss; "
+            "import it from there (the old name will be removed in a later release)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        from hessref.landscape import interpolate_loss
+
+        return interpolate_loss
+    raise AttributeError(f"module 'hessref.train' has no attribute {name!r}")

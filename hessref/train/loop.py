@@ -31,11 +31,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from hessref.core.derivatives import problem_loss, problem_loss_and_gradient
+from hessref.core.derivatives import problem_loss_and_gradient
 from hessref.core.mlp import MLP
 from hessref.core.problem import Problem, make_problem
 from hessref.core.validation import (
-    as_float_array,
     check_nonnegative_float,
     check_positive_float,
     check_positive_int,
@@ -394,44 +393,3 @@ def _loop(
     if recorded[-1][0] != len(run.losses) - 1:
         recorded.append((len(run.losses) - 1, theta.copy()))
     return theta, reason, recorded
-
-
-def interpolate_loss(
-    model: MLP,
-    theta_a: ArrayLike,
-    theta_b: ArrayLike,
-    X: ArrayLike,
-    y: ArrayLike,
-    loss: str,
-    alphas: ArrayLike,
-    *,
-    reduction: str = "mean",
-) -> Array:
-    """Loss along the straight line θ(α) = (1 − α) θ_a + α θ_b (Sagun et al. 2016, 2017).
-
-    Parameters
-    ----------
-    theta_a, theta_b : array_like, shape (P,)
-    alphas : array_like, shape (M,)
-        Line coordinates; 0 gives θ_a, 1 gives θ_b, values outside [0, 1] extrapolate.
-
-    Returns
-    -------
-    ndarray, shape (M,)
-        L(θ(α_m)).
-
-    Examples
-    --------
-    >>> import numpy as np, hessref as hr
-    >>> model = hr.MLP([1, 1], activation="identity")
-    >>> X = np.array([[1.0]]); Y = np.array([[0.0]])
-    >>> interpolate_loss(model, [1.0, 0.0], [-1.0, 0.0], X, Y, loss="mse", alphas=[0, 0.5, 1])
-    array([0.5, 0. , 0.5])
-    """
-    problem = make_problem(model, theta_a, X, y, loss, reduction)
-    theta_b = make_problem(model, theta_b, problem.X[:1], problem.y[:1], loss, reduction).theta
-    alphas = as_float_array("alphas", alphas, ndim=1)
-    out = np.empty(alphas.shape[0])
-    for m, alpha in enumerate(alphas):
-        out[m] = problem_loss(_at(problem, (1.0 - alpha) * problem.theta + alpha * theta_b))
-    return out

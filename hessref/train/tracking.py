@@ -1,18 +1,15 @@
 """Sharpness tracking during training: λ_max(H) (optionally the top k, λ_min, tr H) every n steps.
 
 At each recorded step t the Hessian of the full-batch loss is taken matrix-free
-(:func:`hessref.operators.hessian_operator`) and its extreme eigenpairs are found by
-Lanczos with full reorthogonalization (:func:`hessref.spectrum.lanczos`),
-**warm-started** from the eigenvectors found at the previous record: the start vector
-is q₁ ∝ Σ_i u_i^(prev) (+ u_min^(prev)) plus a small seeded random part, so a new
-eigenvalue orthogonal to the old eigenvectors is still in the Krylov space. While a
-wanted Ritz pair (μ_i, y_i), with residual r_i = ‖H y_i − μ_i y_i‖ = |β_m s_{m,i}|, has
-an estimated eigenvalue error r_i²/δ_i above ``tol · max|μ|`` (Kato–Temple: the error
-of a Ritz value is at most r²/δ, δ its distance to the rest of the spectrum, estimated
-here by the distance to the nearest other Ritz value), Lanczos is restarted from the
-sum of the current Ritz vectors with twice as many steps. The default ``tol = 1e-11``
-asks for eigenvalues to about 1e-11 relative; the Ritz vectors are then accurate to
-about √(tol·‖H‖·δ).
+(:func:`hessref.operators.hessian_operator`) and its extreme eigenpairs are found by the
+package's one extreme-eigenpair entry point, :func:`hessref.spectrum.top_eigenpairs`
+(``method="lanczos"``: full reorthogonalization, restarts after an invariant subspace so
+repeated eigenvalues keep their multiplicity). It stops when every wanted Ritz pair
+(μ_i, y_i) has residual r_i = ‖H y_i − μ_i y_i‖ ≤ 3·tol·‖T‖ ≈ tol·‖H‖; since a symmetric
+H has an eigenvalue within r_i of μ_i, this bounds each eigenvalue error by about
+tol·‖H‖ (and in practice the error is near r_i²/δ_i, δ_i the gap to the rest of the
+spectrum). The default ``tol = 1e-11`` asks for eigenvalues to about 1e-11·‖H‖. Each
+record starts from a fresh seeded random vector (``Tracking.rng``).
 
 ``dense=True`` also forms H exactly (:func:`hessref.hessian`, small models only) and
 records ``eigenvalues(H)``: the test of the matrix-free numbers.
@@ -24,8 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import scipy.linalg
 from numpy.typing import NDArray
+from scipy.sparse.linalg import LinearOperator
 
 from hessref import spectrum
 from hessref.core.dense import hessian
@@ -36,9 +33,6 @@ Array = NDArray[np.float64]
 
 #: Forward-cache budget of the tracking operators (bytes): one forward pass saved per HVP.
 CACHE_BYTES = 64 * 2**20
-
-#: Lanczos steps per (re)start.
-M_MIN = 8
 
 
 @dataclass(frozen=True)
@@ -60,10 +54,12 @@ class Tracking:
         Also form the exact H and record its extreme eigenvalues and exact trace (the
         check; small P only).
     tol : float
-        Relative eigenvalue tolerance: Lanczos stops when every wanted Ritz value's
-        estimated error res²/δ is ≤ tol·max|μ| (see module docstring).
+        Residual tolerance relative to ‖H‖, in (0, 1): Lanczos stops when every wanted
+        Ritz residual is ≤ 3·tol·‖T‖, which bounds each eigenvalue error by it (see the
+        module docstring).
     max_matvecs : int
-        Budget of Hessian-vector products per record; exceeding it raises.
+        Budget of Hessian-vector products per record (residual checks included); the
+        product that would exceed it raises RuntimeError.
     rng : None, int or Generator
         Random parts of the start vectors and the trace probes. Independent of
         ``train``'s ``rng``, so tracking never changes the trajectory.
@@ -132,74 +128,53 @@ class SharpnessTrajectory:
         return self.top[:, 0]
 
 
-def _ritz_pairs(run: spectrum.LanczosResult) -> tuple[Array, Array, Array]:
-    """Ritz values (ascending), Ritz vectors (P, m) and residual norms |β_m s_{m,i}|."""
-    mu, S = scipy.linalg.eigh_tridiagonal(run.alpha, run.beta)
-    return mu, run.Q @ S, np.abs(run.residual_norm * S[-1])
+class _Budget(LinearOperator):
+    """The Hessian operator with a budget: the product that would exceed it raises.
 
-
-def _error_bound(mu: Array, res: Array) -> Array:
-    """Estimated eigenvalue errors res_i²/δ_i (Kato–Temple), δ_i = distance to the nearest
-    other Ritz value, never below res_i (then the bound is res_i itself, Weyl-like).
+    Counts columns (one Hessian-vector product each), so ``Tracking.max_matvecs`` bounds
+    the work of every record however the eigensolver batches its products.
     """
-    if mu.size == 1:
-        return res.copy()
-    d = np.abs(mu[:, None] - mu[None, :]) + np.diag(np.full(mu.size, np.inf))
-    gap = np.maximum(d.min(axis=1), res)
-    return np.where(gap > 0, res**2 / np.where(gap > 0, gap, 1.0), 0.0)
+
+    def __init__(self, op: LinearOperator, budget: int) -> None:
+        super().__init__(dtype=np.float64, shape=op.shape)
+        self.op, self.budget, self.used = op, budget, 0
+
+    def _matmat(self, V: Array) -> Array:
+        self.used += V.shape[1]
+        if self.used > self.budget:
+            raise RuntimeError(
+                f"sharpness tracking: the eigensolver needed more than max_matvecs="
+                f"{self.budget} Hessian-vector products for one record; raise "
+                "Tracking(max_matvecs=...) or Tracking(tol=...)"
+            )
+        return self.op.matmat(V)
+
+    def _matvec(self, v: Array) -> Array:
+        return self._matmat(v.reshape(-1, 1))[:, 0]
 
 
 def extreme_eigenpairs(
-    op: Any, k: int, smallest: bool, start: Array, tol: float, max_matvecs: int
-) -> tuple[Array, Array, Array | None, Array | None, Array, int]:
-    """Top-k (and smallest) eigenpairs of a symmetric operator by restarted Lanczos.
+    op: Any, k: int, smallest: bool, tol: float, rng: np.random.Generator
+) -> tuple[spectrum.Eigenpairs, spectrum.Eigenpairs | None]:
+    """Top-k (and the smallest) eigenpairs of H through :func:`hessref.spectrum.top_eigenpairs`.
 
-    Parameters
-    ----------
-    op : LinearOperator (P, P)
-    k : int
-    smallest : bool
-    start : ndarray (P,)
-        Start vector (need not be normalized).
-    tol : float
-        Converged when every wanted Ritz value's estimated error res²/δ (see
-        :func:`_error_bound`) is ≤ tol·max|μ|, or the Krylov space is invariant.
-    max_matvecs : int
+    Lanczos with full reorthogonalization (``method="lanczos"``): it stops when every
+    wanted Ritz residual is ≤ 3·tol·‖T‖ (≈ tol·‖H‖), which bounds each eigenvalue error
+    by the same amount, and it restarts after an invariant subspace, so repeated
+    eigenvalues (H = I) come out with their multiplicity.
 
     Returns
     -------
-    top (k,) descending, top vectors (P, k), λ_min or None, its vector or None,
-    residuals (k,), number of products used.
+    top : Eigenpairs
+        k largest, descending.
+    low : Eigenpairs or None
+        The smallest (``smallest=True``).
     """
-    P = op.shape[0]
-    m = min(P, max(M_MIN, 2 * k + 4))
-    used = 0
-    while True:
-        run = spectrum.lanczos(op, m, v0=start)
-        used += len(run.alpha)
-        mu, Y, res = _ritz_pairs(run)
-        if len(mu) < k + int(smallest):
-            raise RuntimeError(
-                f"sharpness tracking: the Krylov space is invariant with dimension {len(mu)} "
-                f"< {k + int(smallest)} wanted eigenvalues (H has too few distinct eigenvalues "
-                "seen from this start); use a smaller top_k, or dense=True on a small model"
-            )
-        wanted = list(range(len(mu) - k, len(mu))) + ([0] if smallest else [])
-        scale = max(float(np.max(np.abs(mu))), np.finfo(float).tiny)
-        invariant = len(run.alpha) < m or run.residual_norm == 0.0 or len(run.alpha) == P
-        if invariant or np.all(_error_bound(mu, res)[wanted] <= tol * scale):
-            break
-        if used + m > max_matvecs:
-            raise RuntimeError(
-                f"sharpness tracking: Lanczos did not reach tol={tol:g} within "
-                f"max_matvecs={max_matvecs} Hessian-vector products (worst relative residual "
-                f"{np.max(res[wanted]) / scale:.2e}); raise Tracking(max_matvecs=...) or tol"
-            )
-        start = Y[:, wanted].sum(axis=1)
-        m = min(P, 2 * m)  # a longer run next time: restarts lose the rest of the space
-    top_idx = wanted[:k][::-1]
-    low = (mu[0], Y[:, 0]) if smallest else (None, None)
-    return mu[top_idx], Y[:, top_idx], low[0], low[1], res[top_idx], used
+    top = spectrum.top_eigenpairs(op, k, which="largest", method="lanczos", tol=tol, rng=rng)
+    if not smallest:
+        return top, None
+    low = spectrum.top_eigenpairs(op, 1, which="smallest", method="lanczos", tol=tol, rng=rng)
+    return top, low
 
 
 class Tracker:
@@ -211,7 +186,7 @@ class Tracker:
         self.spec = spec
         self.args = problem_args
         self.gen = np.random.default_rng(spec.rng)
-        self.prev: Array | None = None
+        self.vectors: Array | None = None
         self.rows: list[dict] = []
 
     def due(self, t: int) -> bool:
@@ -230,17 +205,13 @@ class Tracker:
             reduction=a["reduction"],
             cache_bytes=CACHE_BYTES,
         )
-        noise = self.gen.standard_normal(theta.shape[0])
-        if self.prev is None:
-            start = noise
-        else:
-            start = self.prev.sum(axis=1)
-            start = start / np.linalg.norm(start) + 1e-2 * noise / np.linalg.norm(noise)
-        top, V, low, v_low, res, used = extreme_eigenpairs(
-            op, spec.top_k, spec.smallest, start, spec.tol, spec.max_matvecs
-        )
-        self.prev = V if v_low is None else np.column_stack([V, v_low])
-        row: dict[str, Any] = {"step": t, "top": top, "smallest": low, "res": res}
+        budget = _Budget(op, spec.max_matvecs)
+        top, low = extreme_eigenpairs(budget, spec.top_k, spec.smallest, spec.tol, self.gen)
+        self.vectors = top.vectors
+        row: dict[str, Any] = {"step": t, "top": top.values, "res": top.residuals}
+        if low is not None:
+            row["smallest"] = low.values[0]
+        used = budget.used
         if spec.trace_probes:
             est = spectrum.hutchinson_trace(op, spec.trace_probes, rng=self.gen)
             row["trace"], row["trace_stderr"] = est.estimate, est.stderr
@@ -271,5 +242,5 @@ class Tracker:
             dense_top=col("dense_top"),
             dense_smallest=col("dense_smallest") if spec.dense and spec.smallest else None,
             dense_trace=col("dense_trace"),
-            vectors=self.prev[:, : spec.top_k] if self.prev is not None else None,
+            vectors=self.vectors,
         )
