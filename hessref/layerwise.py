@@ -22,6 +22,7 @@ traces are used, e.g., to locate where a network memorizes.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,8 +33,9 @@ from scipy.sparse.linalg import LinearOperator
 from hessref import spectrum
 from hessref.core.dense import hessian
 from hessref.core.ggn import gauss_newton
+from hessref.core.kinds import Curvature
 from hessref.core.mlp import MLP
-from hessref.core.validation import check_choice, check_positive_int
+from hessref.core.validation import check_positive_int
 from hessref.operators import ggn_operator, hessian_operator, residual_operator
 
 Array = NDArray[np.float64]
@@ -46,8 +48,13 @@ __all__ = [
     "layer_traces",
 ]
 
-MATRICES = ("hessian", "ggn", "residual")
-_OPERATORS = {"hessian": hessian_operator, "ggn": ggn_operator, "residual": residual_operator}
+#: The 0.2 names of the three kinds (the values of :class:`~hessref.core.kinds.Curvature`).
+MATRICES = tuple(kind.value for kind in Curvature)
+_OPERATORS = {
+    Curvature.H: hessian_operator,
+    Curvature.G: ggn_operator,
+    Curvature.R: residual_operator,
+}
 
 
 @dataclass(frozen=True)
@@ -123,9 +130,21 @@ def layer_curvature(
     return LayerCurvature(sizes, traces, tops)
 
 
-def _operator(matrix: str, model, theta, X, y, loss, reduction, batch_size):
-    check_choice("matrix", matrix, MATRICES)
-    return _OPERATORS[matrix](
+def _kind(kind: Any, matrix: Any, function: str) -> Curvature:
+    """The curvature kind from ``kind=``, or from the deprecated ``matrix=`` (with a warning)."""
+    if matrix is not None:
+        warnings.warn(
+            f"{function}: matrix= is deprecated, use kind= (a hessref.Curvature, or 'H', 'G', "
+            "'R'); it will be removed in a later release",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        return Curvature.parse(matrix, argument="matrix")
+    return Curvature.parse(kind, argument="kind")
+
+
+def _operator(kind: Curvature, model, theta, X, y, loss, reduction, batch_size):
+    return _OPERATORS[kind](
         model, theta, X, y, loss=loss, reduction=reduction, batch_size=batch_size
     )
 
@@ -137,11 +156,12 @@ def layer_traces(
     y: ArrayLike,
     num_probes: int,
     *,
-    matrix: str = "hessian",
+    kind: Curvature | str = Curvature.H,
     loss: str = "mse",
     reduction: str = "mean",
     rng: Any = None,
     batch_size: int | None = None,
+    matrix: str | None = None,
 ) -> LayerTraces:
     """Hutchinson estimates of tr M_ll for every layer, matrix-free (see module docstring).
 
@@ -149,17 +169,22 @@ def layer_traces(
     ----------
     num_probes : int
         n ≥ 1 Rademacher probes (each used for every layer).
-    matrix : {"hessian", "ggn", "residual"}
+    kind : Curvature or {"H", "G", "R"}
+        Which matrix M (:class:`hessref.core.kinds.Curvature`; the 0.2 names
+        ``"hessian"``, ``"ggn"``, ``"residual"`` are accepted too).
     rng : None, int or Generator
     batch_size : int, optional
         Data rows per operator chunk (memory), as for :func:`hessref.hessian_operator`.
+    matrix : str, optional
+        Deprecated name of ``kind`` (DeprecationWarning).
 
     Returns
     -------
     LayerTraces
         Unbiased per layer; for a single probe ``stderr`` is NaN.
     """
-    op = _operator(matrix, model, theta, X, y, loss, reduction, batch_size)
+    kind = _kind(kind, matrix, "layer_traces")
+    op = _operator(kind, model, theta, X, y, loss, reduction, batch_size)
     n = check_positive_int("num_probes", num_probes)
     P, L = model.num_params, model.num_layers
     gen = np.random.default_rng(rng)
@@ -181,18 +206,21 @@ def layer_top_eigenvalues(
     y: ArrayLike,
     k: int = 1,
     *,
-    matrix: str = "hessian",
+    kind: Curvature | str = Curvature.H,
     loss: str = "mse",
     reduction: str = "mean",
     rng: Any = 0,
     batch_size: int | None = None,
+    matrix: str | None = None,
 ) -> Array:
     """The k largest eigenvalues of every diagonal block M_ll, matrix-free; shape (L, k).
 
     ARPACK (:func:`hessref.spectrum.top_eigenpairs`, tol 1e-12) on
-    the P_l × P_l operator v ↦ E_lᵀ M E_l v; requires k < min_l P_l.
+    the P_l × P_l operator v ↦ E_lᵀ M E_l v; requires k < min_l P_l. ``kind`` and the
+    deprecated ``matrix`` as for :func:`layer_traces`.
     """
-    op = _operator(matrix, model, theta, X, y, loss, reduction, batch_size)
+    kind = _kind(kind, matrix, "layer_top_eigenvalues")
+    op = _operator(kind, model, theta, X, y, loss, reduction, batch_size)
     k = check_positive_int("k", k)
     out = []
     for l in range(1, model.num_layers + 1):

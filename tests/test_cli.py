@@ -341,3 +341,64 @@ def test_oracle_catalogue_in_process(tmp_path, capsys):
     assert np.allclose(H, G + R, rtol=0, atol=1e-12 * np.abs(H).max())
     assert main(["oracle", "--catalogue", str(out)]) == 2  # exists: refused
     assert "already exists" in capsys.readouterr().err
+
+
+# --- usage errors versus internal failures ------------------------------------------------
+
+
+def test_argument_combination_the_engine_rejects_is_a_usage_error(tmp_path, capsys):
+    # one output unit with cross-entropy: each argument parses, the combination is invalid
+    out = tmp_path / "ref.npz"
+    args = ["oracle", "--sizes", "4,8,1", "--loss", "cross_entropy", "--out", str(out)]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert "--sizes 4,8,1" in err and "d_L" in err and "see 'hessref oracle --help'" in err
+    assert "internal" not in err and not out.exists()
+
+
+def test_internal_failure_is_reported_as_internal_with_status_1(tmp_path, monkeypatch, capsys):
+    import hessref.oracle
+
+    def broken(*args, **kwargs):
+        raise ValueError("shapes (3,) and (4,) not aligned")  # an engine bug, not the user's
+
+    monkeypatch.setattr(hessref.oracle, "write_random_fixture", broken)
+    assert main(["oracle", "--out", str(tmp_path / "ref.npz")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("hessref: internal error in 'hessref oracle'")
+    assert "not of your arguments" in err and "ValueError: shapes (3,) and (4,)" in err
+    assert "--help" not in err  # no pointer to the usage: the arguments were fine
+
+
+def test_environment_failure_is_status_1_without_usage_hint(monkeypatch, capsys, tmp_path):
+    import hessref.experiments
+
+    def oom(*args, **kwargs):
+        raise MemoryError("cannot allocate 8 GiB")
+
+    monkeypatch.setattr(hessref.experiments, "run_experiment", oom)
+    assert main(["demo", "--fast", "--out", str(tmp_path / "r")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == "hessref: error: cannot allocate 8 GiB"  # after the progress line
+
+
+def test_usage_errors_point_to_the_command_help(capsys):
+    assert main(["reproduce"]) == 2
+    assert "see 'hessref reproduce --help'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "args, profile",
+    [
+        (["demo"], "full"),
+        (["demo", "--fast"], "fast"),
+        (["demo", "--profile", "fast"], "fast"),
+        (["reproduce", "x", "--profile", "full"], "full"),
+        (["reproduce", "x", "--fast"], "fast"),
+    ],
+)
+def test_profile_option_and_its_fast_alias(args, profile):
+    from hessref.cli import build_parser
+
+    assert build_parser().parse_args(args).profile == profile

@@ -5,6 +5,7 @@ import pytest
 
 import hessref as hr
 from hessref import spectrum
+from hessref.core.kinds import Curvature
 from hessref.layerwise import layer_curvature, layer_top_eigenvalues, layer_traces
 
 
@@ -48,11 +49,11 @@ def test_relu_layer_traces_of_R_vanish():
     np.testing.assert_allclose(lc.trace["R"], 0.0, atol=1e-14)
 
 
-@pytest.mark.parametrize("matrix, key", [("hessian", "H"), ("ggn", "G"), ("residual", "R")])
-def test_matrix_free_layer_top_eigenvalues_match_dense_blocks(matrix, key):
+@pytest.mark.parametrize("kind, key", [(Curvature.H, "H"), ("G", "G"), (Curvature.R, "R")])
+def test_matrix_free_layer_top_eigenvalues_match_dense_blocks(kind, key):
     model, theta, X, y = _problem()
     M = _dense(model, theta, X, y, "mse")[key]
-    top = layer_top_eigenvalues(model, theta, X, y, 2, matrix=matrix)
+    top = layer_top_eigenvalues(model, theta, X, y, 2, kind=kind)
     for l in (1, 2, 3):
         s = model.layer_slice(l)
         ev = spectrum.eigenvalues(M[s, s])[:2]
@@ -81,9 +82,25 @@ def test_layer_hutchinson_exact_samples_and_statistics():
     np.testing.assert_array_equal(again.samples, est.samples)
 
 
+def test_old_matrix_keyword_warns_and_selects_the_same_kind():
+    model, theta, X, y = _problem()
+    with pytest.warns(DeprecationWarning, match="matrix= is deprecated, use kind="):
+        old = layer_traces(model, theta, X, y, 3, matrix="ggn", rng=1)
+    new = layer_traces(model, theta, X, y, 3, kind=Curvature.G, rng=1)
+    np.testing.assert_array_equal(old.samples, new.samples)
+    other = layer_traces(model, theta, X, y, 3, kind="H", rng=1)
+    assert not np.array_equal(other.samples, new.samples)  # the kind is really used
+    with pytest.warns(DeprecationWarning, match="layer_top_eigenvalues"):
+        layer_top_eigenvalues(model, theta, X, y, 1, matrix="residual")
+
+
 def test_layerwise_errors():
     model, theta, X, y = _problem()
-    with pytest.raises(ValueError, match="matrix"):
+    with pytest.raises(ValueError, match="kind"):
+        layer_traces(model, theta, X, y, 3, kind="fisher")
+    with pytest.raises(TypeError, match="kind"):
+        layer_top_eigenvalues(model, theta, X, y, 1, kind=2)
+    with pytest.warns(DeprecationWarning), pytest.raises(ValueError, match="matrix"):
         layer_traces(model, theta, X, y, 3, matrix="fisher")
     with pytest.raises(ValueError, match="num_probes"):
         layer_traces(model, theta, X, y, 0)

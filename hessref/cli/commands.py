@@ -50,10 +50,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     prepare_output(out, args.force)
     progress = make_progress(args.quiet)
     progress("exact Hessian, Gauss-Newton split and spectra at init and after training ...")
-    result = run_experiment("demo", fast=args.fast, seeds=[args.seed], progress=progress)
+    fast = args.profile == "fast"
+    result = run_experiment("demo", fast=fast, seeds=[args.seed], progress=progress)
     progress("drawing figures ...")
     figures = demo_figures(result.per_seed[0], result.settings)
-    argv = ["demo", "--seed", str(args.seed), *(["--fast"] if args.fast else []), "--out", "DIR"]
+    argv = ["demo", "--seed", str(args.seed), *(["--fast"] if fast else []), "--out", "DIR"]
     texts = {
         "summary.json": json.dumps(json.loads(result.to_json()), indent=1) + "\n",
         "report.md": report.demo_markdown(result, list(figures), command_line(argv)),
@@ -73,10 +74,13 @@ def _seeds(args: argparse.Namespace) -> list[int] | None:
 def _run(name: str, args: argparse.Namespace, progress: Callable[[str], None]):
     from hessref.experiments import run_experiment
 
-    mode = "fast" if args.fast else "full"
-    progress(f"experiment {name} ({mode} settings, {args.workers} worker(s)) ...")
+    progress(f"experiment {name} ({args.profile} settings, {args.workers} worker(s)) ...")
     return run_experiment(
-        name, fast=args.fast, seeds=args.seeds, progress=progress, workers=args.workers
+        name,
+        fast=args.profile == "fast",
+        seeds=args.seeds,
+        progress=progress,
+        workers=args.workers,
     )
 
 
@@ -84,7 +88,7 @@ def _reproduce_argv(args: argparse.Namespace, name: str | None) -> list[str]:
     argv = ["reproduce", name] if name else ["reproduce", "--all"]
     if args.seeds is not None:
         argv += ["--seeds", ",".join(map(str, args.seeds))]
-    return argv + (["--fast"] if args.fast else []) + ["--out", "DIR"]
+    return argv + (["--fast"] if args.profile == "fast" else []) + ["--out", "DIR"]
 
 
 def _result_files(result) -> tuple[dict, dict]:
@@ -108,7 +112,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         return _reproduce_all(args)
     if args.name is None:
         raise UsageError("reproduce: give an experiment NAME, --all or --list")
-    if args.name not in EXPERIMENTS:
+    if args.name not in list(EXPERIMENTS):  # the registry's `in` raises for unknown names
         raise UsageError(
             f"reproduce: unknown experiment {args.name!r}; choose one of {', '.join(EXPERIMENTS)}"
         )
@@ -173,13 +177,19 @@ def cmd_oracle(args: argparse.Namespace) -> int:
     if out.suffix != ".npz":
         raise UsageError(f"oracle: --out must be a file name ending in .npz, got '{out}'")
     prepare_output(out, args.force, kind="file")
+    _check_oracle_problem(args)
     try:
         out.absolute().parent.mkdir(parents=True, exist_ok=True)
         path = oracle.write_random_fixture(
-            out, sizes=args.sizes, activation=args.activation, loss=args.loss,
-            num_samples=args.samples, rng=args.seed, reduction=args.reduction,
+            out,
+            sizes=args.sizes,
+            activation=args.activation,
+            loss=args.loss,
+            num_samples=args.samples,
+            rng=args.seed,
+            reduction=args.reduction,
             overwrite=args.force,
-        )  # fmt: skip
+        )
     except OSError as exc:
         raise UsageError(f"cannot write the output file '{out}': {os_reason(exc)}") from None
     print(
@@ -188,3 +198,23 @@ def cmd_oracle(args: argparse.Namespace) -> int:
         "(read it with numpy.load or hessref.oracle.load_fixture)"
     )
     return 0
+
+
+def _check_oracle_problem(args: argparse.Namespace) -> None:
+    """Build the requested problem once, so that a combination of arguments the engine
+    rejects (e.g. ``--loss cross_entropy`` with one output) is a usage error, while a
+    failure afterwards, in the computation, is reported as hessref's own.
+    """
+    from hessref.core.problem import make_problem
+    from hessref.oracle import random_problem
+
+    try:
+        model, theta, X, y = random_problem(
+            args.sizes, args.activation, args.loss, num_samples=args.samples, rng=0
+        )
+        make_problem(model, theta, X, y, args.loss, args.reduction)  # the input boundary
+    except (ValueError, TypeError) as exc:
+        raise UsageError(
+            f"oracle: --sizes {','.join(map(str, args.sizes))} --activation {args.activation} "
+            f"--loss {args.loss}: {' '.join(str(exc).split())}"
+        ) from None

@@ -6,8 +6,12 @@ import argparse
 from collections.abc import Callable
 from typing import NoReturn
 
+from hessref.core.activations import ACTIVATIONS
+
 PROG = "hessref"
 DEFAULT_REPORT = "hessref-report"
+#: Settings profiles of ``demo`` and ``reproduce`` (``--fast`` is ``--profile fast``).
+PROFILES = ("fast", "full")
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -124,7 +128,15 @@ run (minutes) over 10 seeds by default; --fast uses 3 seeds.
 
 
 def _common(p: argparse.ArgumentParser, seed: bool = True) -> None:
-    p.add_argument("--fast", action="store_true", help="small sizes (seconds; used by tests)")
+    p.add_argument(
+        "--profile",
+        choices=PROFILES,
+        default="full",
+        help="settings: 'fast' (small sizes, seconds; used by tests) or 'full' (default)",
+    )
+    p.add_argument(
+        "--fast", dest="profile", action="store_const", const="fast", help="--profile fast"
+    )
     if seed:
         p.add_argument("--seed", type=seed_int, default=0, help="random seed (default: 0)")
     p.add_argument("--force", action="store_true", help="replace an existing output")
@@ -184,7 +196,13 @@ def _add_oracle(sub, fmt) -> None:
     )
     add = ora.add_argument
     add("--sizes", type=parse_sizes, default=[4, 8, 3], help="layer widths (default: 4,8,3)")
-    add("--activation", default="tanh", help="hidden activation (default: tanh)")
+    add(
+        "--activation",
+        default="tanh",
+        choices=ACTIVATIONS,
+        metavar="NAME",
+        help=f"hidden activation, one of {', '.join(ACTIVATIONS)} (default: tanh)",
+    )
     add("--loss", default="mse", choices=["mse", "cross_entropy"], help="loss (default: mse)")
     add("--reduction", default="mean", choices=["mean", "sum"], help="reduction (default: mean)")
     add("--samples", type=positive_int, default=10, help="number of samples N (default: 10)")

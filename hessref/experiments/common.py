@@ -13,6 +13,7 @@ down to d = 20 so the exact H stays small; the fast values are sized for CI.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -21,6 +22,7 @@ from threadpoolctl import threadpool_limits
 
 import hessref as hr
 from hessref import data
+from hessref.core.kinds import Curvature
 from hessref.experiments.baselines import outlier_count, prefixed, shuffled_labels
 from hessref.experiments.framework import Progress
 from hessref.spectrum import eigenvalues
@@ -108,14 +110,23 @@ def train_gd(model: hr.MLP, theta0, X, y, s: dict, progress: Progress, label: st
     return res
 
 
-def spectrum_of(model: hr.MLP, theta, X, y, loss: str, which: str = "H") -> np.ndarray:
-    """All eigenvalues (descending) of the exact H, or of G (``which="G"``), at ``theta``."""
+def spectrum_of(
+    model: hr.MLP, theta, X, y, loss: str, kind: Curvature | str = Curvature.H, *, which=None
+) -> np.ndarray:
+    """All eigenvalues (descending) of the exact H, G or R (``kind``, a Curvature) at ``theta``.
+
+    ``which=`` is the deprecated name of ``kind``.
+    """
+    if which is not None:
+        warnings.warn("spectrum_of: which= is deprecated, use kind=", DeprecationWarning, 2)
+        kind = which
+    kind = Curvature.parse(kind, argument="kind")
     Y = targets(y, loss, model.sizes[-1])
     with threadpool_limits(limits=1, user_api="blas"):
-        if which == "H":
+        if kind is Curvature.H:
             return eigenvalues(hr.hessian(model, theta, X, Y, loss=loss))
-        G, _ = hr.gauss_newton(model, theta, X, Y, loss=loss)
-        return eigenvalues(G)
+        G, R = hr.gauss_newton(model, theta, X, Y, loss=loss)
+        return eigenvalues(G if kind is Curvature.G else R)
 
 
 def count_entry(prefix: str, ev: np.ndarray, s: dict) -> dict[str, Any]:
