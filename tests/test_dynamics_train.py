@@ -257,3 +257,24 @@ def test_tracking_finds_repeated_eigenvalues_and_keeps_its_budget():
             steps=2,
             track=Tracking(top_k=2, max_matvecs=2),
         )
+
+
+def test_tracking_matvecs_count_every_product_including_trace_probes():
+    # the first record's eigensolve sees the same random state with or without probes,
+    # so the two counts differ by exactly the 40 probe products
+    model, X, Y = _mse_problem(sizes=(3, 8, 2), N=30, seed=2)
+    kw = dict(loss="mse", lr=0.2, steps=3)
+    plain = train(model, model.init(3), X, Y, track=Tracking(every=5, rng=4), **kw).tracking
+    probed = Tracking(every=5, trace_probes=40, rng=4)
+    withp = train(model, model.init(3), X, Y, track=probed, **kw).tracking
+    assert withp.matvecs[0] - plain.matvecs[0] == 40
+    np.testing.assert_array_equal(withp.top[0], plain.top[0])
+    # and the eigensolve's own count is what top_eigenpairs reports for the same operator
+    from hessref.train.tracking import CACHE_BYTES
+
+    op = hr.hessian_operator(model, model.init(3), X, Y, loss="mse", cache_bytes=CACHE_BYTES)
+    ref = spectrum.top_eigenpairs(
+        op, 1, method="lanczos", tol=Tracking().tol, rng=np.random.default_rng(4)
+    )
+    assert plain.matvecs[0] == ref.num_matvecs
+    assert plain.top[0, 0] == ref.values[0]

@@ -251,3 +251,28 @@ def test_three_line_plugin_use_in_another_project(tmp_path):
     n = len(oracle.fixture_catalogue())
     assert run.returncode == 0, run.stdout + run.stderr
     assert f"{n} passed" in run.stdout, run.stdout
+
+
+def test_default_tolerance_is_1e_10_relative_to_the_largest_exact_entry(deep):
+    # the documented rule: pass iff max|theirs − exact| ≤ atol + rtol·max|exact|, with
+    # rtol = 1e-10 by default. One entry off by 1e-7 (relative) must fail by default,
+    # one off by 3e-11 must pass; an explicit rtol or atol moves the line.
+    model, theta, X, y, b = deep
+    scale = np.abs(b.H).max()
+
+    def perturbed(rel):
+        H = b.H.copy()
+        H[1, 2] += rel * scale
+        H[2, 1] += rel * scale
+        return H
+
+    kw = dict(kind="H", loss="mse", bundle=b)
+    with pytest.raises(AssertionError, match="max rel error 1.0"):
+        assert_curvature_close(perturbed(1e-7), model, theta, X, y, **kw)
+    with pytest.raises(AssertionError):
+        assert_curvature_close(perturbed(2e-10), model, theta, X, y, **kw)
+    report = assert_curvature_close(perturbed(3e-11), model, theta, X, y, **kw)
+    assert report.passed and report.max_rel_error == pytest.approx(3e-11, rel=1e-3)
+    assert assert_curvature_close(perturbed(1e-7), model, theta, X, y, rtol=2e-7, **kw).passed
+    atol = 2e-7 * scale
+    assert assert_curvature_close(perturbed(1e-7), model, theta, X, y, atol=atol, **kw).passed

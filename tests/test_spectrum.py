@@ -621,3 +621,69 @@ def test_same_seed_gives_identical_results():
     # and different seeds differ
     assert sp.hutchinson_trace(A, 5, rng=1).estimate != sp.hutchinson_trace(A, 5, rng=2).estimate
     assert not np.array_equal(da.weights, sp.slq_density(A, m=10, num_probes=3, rng=3).weights)
+
+
+# --- promises of the kernels and of the one zero tolerance ------------------------------
+
+
+def test_lanczos_restart_from_a_vector_almost_in_the_basis_stays_orthonormal():
+    # LanczosKernel.restart orthogonalizes w against the basis "twice" (CGS2): when w lies
+    # almost in the span (here 1e-9 outside it), one pass leaves ~ε‖w‖/‖w_⟂‖ ≈ 1e-7 of
+    # the basis in q; two passes leave ~ε. A warm restart from Ritz vectors is this case.
+    from hessref.spectrum._operator import Operator
+    from hessref.spectrum.lanczos_kernel import LanczosKernel
+
+    A, _ = random_symmetric(60, np.linspace(-1.0, 3.0, 60), seed=3)
+    rng = np.random.default_rng(0)
+    v0 = rng.standard_normal(60)
+    run = LanczosKernel(Operator("A", A), (v0 / np.linalg.norm(v0))[None, :], 20, True)
+    run.run(10)
+    Q = run.Q[0, :10]  # (10, P) rows
+    outside = rng.standard_normal(60)
+    outside -= Q.T @ (Q @ outside)
+    w = Q.T @ rng.standard_normal(10) + 1e-9 * outside / np.linalg.norm(outside)
+    run.active = np.array([], dtype=np.intp)  # as after an invariant subspace
+    run.restart(0, w)
+    q = run.q[0].copy()
+    assert abs(np.linalg.norm(q) - 1.0) <= 1e-14
+    assert np.abs(Q @ q).max() <= 1e-13
+    run.step()  # and the next Lanczos vector is orthogonal to all eleven
+    run.advance()
+    basis = np.vstack([Q, q, run.q[0]])
+    np.testing.assert_allclose(basis @ basis.T, np.eye(12), rtol=0, atol=1e-13)
+
+
+def test_block_lanczos_basis_stays_orthogonal_when_blocks_converge():
+    # Block Lanczos reorthogonalizes A Q_j itself (no three-term step first), so its
+    # in-span part is ~‖A‖ while the new block B_j shrinks as Ritz pairs converge: only
+    # two Gram-Schmidt passes keep the basis orthogonal. Five outliers 1e4..5e4 over a
+    # bulk in [0, 1], top-8 with blocks of 4: the Ritz vectors must stay orthonormal and
+    # the values equal LAPACK's (a lost basis gives ghosts and errors of ~1e-5).
+    rng = np.random.default_rng(0)
+    lam = np.r_[1e4 * np.array([5.0, 4, 3, 2, 1]), rng.uniform(0.0, 1.0, 195)]
+    A, _ = random_symmetric(200, lam, seed=0)
+    res = sp.top_eigenpairs(A, 8, method="block", block_size=4, tol=1e-14, rng=1)
+    exact = np.sort(lam)[::-1][:8]
+    np.testing.assert_allclose(res.values, exact, rtol=0, atol=1e-12 * lam.max())
+    np.testing.assert_allclose(res.vectors.T @ res.vectors, np.eye(8), rtol=0, atol=1e-12)
+
+
+def test_zero_tolerance_is_1e_10_of_the_largest_eigenvalue():
+    # PSD A = U diag(1, 1e-9, 3e-11, 0, …, 0) Uᵀ (P = 200): the documented tolerance
+    # ZERO_RTOL = 1e-10 counts 1e-9 as real curvature (positive) and 3e-11 and the
+    # rounding noise of eigh (~1e-15) as zero; a tolerance 100× larger would lose 1e-9.
+    from hessref.spectrum.statistics import spectrum_statistics, zero_tolerance
+
+    lam = np.zeros(200)
+    lam[:3] = [1.0, 1e-9, 3e-11]
+    A, _ = random_symmetric(200, lam, seed=4)
+    ev = sp.eigenvalues(A)
+    assert np.abs(ev[3:]).max() <= 1e-13  # the zeros are rounding noise only
+    s = spectrum_statistics(ev)
+    assert (s["num_positive"], s["num_zero"], s["num_negative"]) == (2, 198, 0)
+    assert s["zero_tolerance"] == pytest.approx(1e-10 * ev[0], rel=1e-15)
+    assert zero_tolerance(ev) == s["zero_tolerance"] and zero_tolerance([]) == 0.0
+    # |λ| ≤ τ is zero (inclusive); a strict rtol argument moves the line
+    boundary = spectrum_statistics([1.0, 1e-10, -1e-10])
+    assert (boundary["num_positive"], boundary["num_zero"]) == (1, 2)
+    assert spectrum_statistics(ev, rtol=1e-8)["num_zero"] == 199
