@@ -307,8 +307,9 @@ def plot_experiment(result: ExperimentResult) -> Figure:
     null = np.array([v["name"].startswith("null") for v in verdicts])
     for mask, color, label in ((~null, "C0", "rule"), (null, "0.55", "null baseline")):
         if mask.any():
-            ax.errorbar(rate[mask], y[mask], xerr=err[:, mask], fmt="o", capsize=3,
-                        color=color, label=label)  # fmt: skip
+            ax.errorbar(
+                rate[mask], y[mask], xerr=err[:, mask], fmt="o", capsize=3, color=color, label=label
+            )
     if null.any():
         ax.legend(fontsize="xx-small", loc="lower right")
     ax.set_yticks(y, [v["name"] for v in verdicts], fontsize="x-small")

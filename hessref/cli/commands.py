@@ -160,17 +160,7 @@ def cmd_oracle(args: argparse.Namespace) -> int:
     from hessref import oracle
 
     if args.catalogue is not None:
-        if args.out is not None:
-            raise UsageError("oracle: give either --out FILE.npz or --catalogue DIR, not both")
-        out = Path(args.catalogue)
-        prepare_output(out, args.force)
-        make_progress(args.quiet)(f"writing the fixture catalogue to {out}/ ...")
-        try:
-            paths = oracle.write_catalogue(out, overwrite=args.force)
-        except OSError as exc:
-            raise UsageError(f"cannot write the catalogue '{out}': {os_reason(exc)}") from None
-        print(f"wrote {len(paths)} fixtures to {out}/ (read them with hessref.oracle.load_fixture)")
-        return 0
+        return _oracle_catalogue(args)
     if args.out is None:
         raise UsageError("oracle: give --out FILE.npz (one fixture) or --catalogue DIR")
     out = Path(args.out)
@@ -197,6 +187,23 @@ def cmd_oracle(args: argparse.Namespace) -> int:
         f"({args.reduction}), N = {args.samples}, seed {args.seed} "
         "(read it with numpy.load or hessref.oracle.load_fixture)"
     )
+    return 0
+
+
+def _oracle_catalogue(args: argparse.Namespace) -> int:
+    """``hessref oracle --catalogue DIR``: every catalogue fixture into a new folder."""
+    from hessref import oracle
+
+    if args.out is not None:
+        raise UsageError("oracle: give either --out FILE.npz or --catalogue DIR, not both")
+    out = Path(args.catalogue)
+    prepare_output(out, args.force)
+    make_progress(args.quiet)(f"writing the fixture catalogue to {out}/ ...")
+    try:
+        paths = oracle.write_catalogue(out, overwrite=args.force)
+    except OSError as exc:
+        raise UsageError(f"cannot write the catalogue '{out}': {os_reason(exc)}") from None
+    print(f"wrote {len(paths)} fixtures to {out}/ (read them with hessref.oracle.load_fixture)")
     return 0
 
 

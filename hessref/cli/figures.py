@@ -19,9 +19,12 @@ def demo_figures(m: dict, settings: dict) -> dict[str, Any]:
     fig = Figure(figsize=(15, 4), layout="constrained")
     ax1, ax2, ax3 = fig.subplots(1, 3)
     plot.plot_ordered(
-        ev["H"], count=m["count"], top=top,
-        title=f"Trained H: top {top} eigenvalues ({settings['classes']} classes)", ax=ax1,
-    )  # fmt: skip
+        ev["H"],
+        count=m["count"],
+        top=top,
+        title=f"Trained H: top {top} eigenvalues ({settings['classes']} classes)",
+        ax=ax1,
+    )
     plot.plot_histogram(ev["H"], title="Trained H: all eigenvalues", ax=ax2)
     plot.plot_histogram(ev["H_init"], title="H at initialisation: all eigenvalues", ax=ax3)
     figs["spectrum"] = fig

@@ -46,10 +46,16 @@ def verdict_table(result: Any) -> str:
 def numbers_table(result: Any) -> str:
     """Markdown table of the key numbers (median, IQR, range over seeds)."""
     rows = [
-        (key, d["label"], _g(d["median"]), f"[{_g(d['q1'])}, {_g(d['q3'])}]",
-         f"[{_g(d['min'])}, {_g(d['max'])}]", d["n"])
+        (
+            key,
+            d["label"],
+            _g(d["median"]),
+            f"[{_g(d['q1'])}, {_g(d['q3'])}]",
+            f"[{_g(d['min'])}, {_g(d['max'])}]",
+            d["n"],
+        )
         for key, d in result.numbers.items()
-    ]  # fmt: skip
+    ]
     return md_table(("quantity", "meaning", "median", "IQR", "range", "seeds"), rows)
 
 
@@ -178,8 +184,7 @@ def _split_sentence(m: dict) -> str:
 
 def demo_markdown(result: Any, figures: Sequence[str], command: str) -> str:
     """report.md of ``hessref demo``: the one-seed result in words and tables."""
-    m, s = result.per_seed[0], result.settings
-    st = m["statistics"]["H"]
+    m = result.per_seed[0]
     lines = [
         "# hessref demo report",
         "",
@@ -193,6 +198,23 @@ def demo_markdown(result: Any, figures: Sequence[str], command: str) -> str:
         f"{result.setting_text}. P = {m['num_params']} parameters; mean loss; "
         "PyTorch-default initialisation.",
         "",
+        *_demo_result_lines(m, result.settings),
+        *_demo_rules_lines(result),
+        _split_sentence(m),
+        "",
+        "## Figures",
+        "",
+    ]
+    for name in figures:
+        lines += [f"![{name}]({name}.png)", ""]
+    lines += ["## Reproduce", "", "```", command, "```", ""]
+    return "\n".join(lines)
+
+
+def _demo_result_lines(m: dict, s: dict) -> list[str]:
+    """The "Result" section: training, the trained H's inertia, the outlier table."""
+    st = m["statistics"]["H"]
+    return [
         "## Result",
         "",
         f"- Training: {m['steps']} steps, loss {m['initial_loss']:.3g} → {m['final_loss']:.3g} "
@@ -207,23 +229,21 @@ def demo_markdown(result: Any, figures: Sequence[str], command: str) -> str:
         "",
         _count_table(m),
         "",
+    ]
+
+
+def _demo_rules_lines(result: Any) -> list[str]:
+    """The "Verdict rules" section: each rule's statement and whether it holds this seed."""
+    rows = [
+        (v["name"], v["statement"], "holds" if v["outcomes"][0] else "does not hold")
+        for v in result.verdicts
+    ]
+    return [
         "## Verdict rules (this seed)",
         "",
-        md_table(
-            ("rule", "statement", "this seed"),
-            [(v["name"], v["statement"], "holds" if v["outcomes"][0] else "does not hold")
-             for v in result.verdicts],
-        ),
+        md_table(("rule", "statement", "this seed"), rows),
         "",
-        _split_sentence(m),
-        "",
-        "## Figures",
-        "",
-    ]  # fmt: skip
-    for name in figures:
-        lines += [f"![{name}]({name}.png)", ""]
-    lines += ["## Reproduce", "", "```", command, "```", ""]
-    return "\n".join(lines)
+    ]
 
 
 # --------------------------------------------------------------------------- --all
@@ -243,11 +263,16 @@ def claims_table(results: Sequence[Any]) -> str:
         for i, v in enumerate(r.verdicts):
             first = i == 0
             rows.append(
-                (f"[{r.name}](#{r.name})" if first else "", r.paper if first else "",
-                 _claim_cell(r, v), f"{r.mode}, {len(r.seeds)} seeds" if first else "",
-                 f"{v['name']}: {v['statement']}", rate_text(v),
-                 majority_label(v["low"], v["high"]))
-            )  # fmt: skip
+                (
+                    f"[{r.name}](#{r.name})" if first else "",
+                    r.paper if first else "",
+                    _claim_cell(r, v),
+                    f"{r.mode}, {len(r.seeds)} seeds" if first else "",
+                    f"{v['name']}: {v['statement']}",
+                    rate_text(v),
+                    majority_label(v["low"], v["high"]),
+                )
+            )
     header = ("experiment", "paper", "paper's claim", "our setting", "rule", "rate", "verdict")
     return md_table(header, rows)
 

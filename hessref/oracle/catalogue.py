@@ -139,15 +139,29 @@ def fixture_catalogue() -> list[FixtureCase]:
     cases += [
         FixtureCase("tanh-mse-d1-sum", (4, 6, 3), "tanh", "mse", "sum", 7, 3, seed, 201, 0.1),
         FixtureCase(
-            "relu-cross_entropy-d2-sum", (5, 7, 5, 3), "relu", "cross_entropy", "sum", 10, 4,
-            seed + 1, 201, 0.1,
+            "relu-cross_entropy-d2-sum",
+            (5, 7, 5, 3),
+            "relu",
+            "cross_entropy",
+            "sum",
+            10,
+            4,
+            seed + 1,
+            201,
+            0.1,
         ),
         FixtureCase(
-            "tanh-cross_entropy-d11", (3,) + (2,) * 10 + (3,), "tanh", "cross_entropy", "mean",
-            9, 4, seed + 2,
+            "tanh-cross_entropy-d11",
+            (3,) + (2,) * 10 + (3,),
+            "tanh",
+            "cross_entropy",
+            "mean",
+            9,
+            4,
+            seed + 2,
         ),
         FixtureCase("sigmoid-mse-scalar", (3, 5, 1), "sigmoid", "mse", "mean", 8, 3, seed + 3),
-    ]  # fmt: skip
+    ]
     return cases
 
 
