@@ -147,3 +147,17 @@ def test_loss_along_errors():
         loss_along(model, theta, X, Y, np.ones(model.num_params), [[0.0]])
     with pytest.raises(ValueError, match="alphas"):
         loss_along(model, theta, X, Y, np.ones(model.num_params), [np.nan])
+
+
+def test_eigen_directions_are_unit_with_a_positive_largest_entry_whatever_the_seed():
+    # the documented sign rule makes the directions independent of the Lanczos start
+    model, theta, X, Y = _problem(2)
+    _, ref = spectrum.eigenvalues(hr.hessian(model, theta, X, Y), vectors=True)
+    for seed in (0, 5):
+        _, V = eigen_directions(model, theta, X, Y, 2, rng=seed)
+        np.testing.assert_allclose(np.linalg.norm(V, axis=0), 1.0, rtol=1e-13)
+        biggest = V[np.abs(V).argmax(axis=0), [0, 1]]
+        assert np.all(biggest > 0)
+        for i in range(2):  # the dense eigenvector with the same sign rule
+            u = ref[:, i] * np.sign(ref[np.abs(ref[:, i]).argmax(), i])
+            np.testing.assert_allclose(V[:, i], u, atol=1e-8)

@@ -108,3 +108,10 @@ def test_layerwise_errors():
         layer_curvature(model, theta, X, y, top=11)
     with pytest.raises(ValueError, match="k"):
         layer_top_eigenvalues(model, theta, X, y, 10)
+
+
+def test_single_probe_layer_trace_has_nan_stderr_and_its_sample_as_estimate():
+    model, theta, X, y = _problem(seed=2)
+    est = layer_traces(model, theta, X, y, 1, rng=0)
+    assert np.all(np.isnan(est.stderr)) and est.num_matvecs == model.num_layers
+    np.testing.assert_array_equal(est.estimate, est.samples[:, 0])

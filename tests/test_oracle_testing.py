@@ -276,3 +276,13 @@ def test_default_tolerance_is_1e_10_relative_to_the_largest_exact_entry(deep):
     assert assert_curvature_close(perturbed(1e-7), model, theta, X, y, rtol=2e-7, **kw).passed
     atol = 2e-7 * scale
     assert assert_curvature_close(perturbed(1e-7), model, theta, X, y, atol=atol, **kw).passed
+
+
+def test_hessref_testing_never_imports_pytest():
+    # the module docstring promises it: other projects' suites may run under another runner
+    import subprocess
+    import sys
+
+    code = "import sys, hessref.testing; print('pytest' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
