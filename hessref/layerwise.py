@@ -134,8 +134,8 @@ def _kind(kind: Any, matrix: Any, function: str) -> Curvature:
     """The curvature kind from ``kind=``, or from the deprecated ``matrix=`` (with a warning)."""
     if matrix is not None:
         warnings.warn(
-            f"{function}: matrix= is deprecated, use kind= (a hessref.Curvature, or 'H', 'G', "
-            "'R'); it will be removed in a later release",
+            f"{function}: matrix= is deprecated, use kind= (a hessref.core.kinds.Curvature, "
+            "or 'H', 'G', 'R'); it will be removed in a later release",
             DeprecationWarning,
             stacklevel=3,
         )

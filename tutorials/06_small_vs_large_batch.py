@@ -55,8 +55,9 @@ from threadpoolctl import threadpool_limits
 
 import hessref as hr
 from hessref import data, spectrum
+from hessref.landscape import interpolate_loss
 from hessref.operators import hessian_operator
-from hessref.train import interpolate_loss, train
+from hessref.train import train
 
 FAST = os.environ.get("HESSREF_FAST") == "1"
 TUTORIAL = "06"

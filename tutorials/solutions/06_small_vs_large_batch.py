@@ -24,7 +24,8 @@ from threadpoolctl import threadpool_limits
 
 import hessref as hr
 from hessref import data, spectrum
-from hessref.train import interpolate_loss, train
+from hessref.landscape import interpolate_loss
+from hessref.train import train
 
 FAST = os.environ.get("HESSREF_FAST") == "1"
 TUTORIAL = "solution06"
