@@ -137,7 +137,7 @@ def demo_text(result: Any, out: str) -> str:
     top = ", ".join(f"{v:.3g}" for v in st["top"][: (m["count"] or 0) + 3])
     return "\n".join(
         [
-            f"hessref demo ({result.mode} mode, seed {result.seeds[0]})",
+            f"hessref demo ({result.mode} profile, seed {result.seeds[0]})",
             f"  data   : {s['classes']}-class Gaussian mixture, N = {s['samples']}, "
             f"d = {s['input_dim']}",
             f"  model  : MLP {arch} {s['activation']}, {s['loss']}, P = {m['num_params']}",
@@ -175,9 +175,9 @@ def _split_sentence(m: dict) -> str:
     """The Gauss-Newton split paragraph of the demo report, from the measured values ``m``."""
     return (
         f"Gauss-Newton split: ‖H − (G + R)‖_F/‖H‖_F = {m['split_rel_error']:.1e} (a consistency "
-        "check of one engine's three modes; the test suite checks H, G and R against autograd "
-        f"and the textbook implementation); λ_min(G) = {m['G_min_eigenvalue']:.1e}; rank G = "
-        f"{m['rank_G']} ≤ min(P, N(K − 1)) = {m['rank_G_bound']}; ‖R‖₂/‖G‖₂ = "
+        "check of one engine's three curvature kinds; the test suite checks H, G and R against "
+        f"autograd and the textbook implementation); λ_min(G) = {m['G_min_eigenvalue']:.1e}; "
+        f"rank G = {m['rank_G']} ≤ min(P, N(K − 1)) = {m['rank_G_bound']}; ‖R‖₂/‖G‖₂ = "
         f"{m['R_over_G_norm']:.3g}. Rates over seeds: `hessref reproduce demo --seeds 0-9`."
     )
 
@@ -188,7 +188,7 @@ def demo_markdown(result: Any, figures: Sequence[str], command: str) -> str:
     lines = [
         "# hessref demo report",
         "",
-        f"Mode `{result.mode}`, seed {result.seeds[0]}; "
+        f"Profile `{result.mode}`, seed {result.seeds[0]}; "
         + ", ".join(f"{k} {v}" for k, v in result.environment.items())
         + ". Every number below, with all settings and the full spectra, is in "
         "[`summary.json`](summary.json).",
