@@ -402,3 +402,22 @@ def test_profile_option_and_its_fast_alias(args, profile):
     from hessref.cli import build_parser
 
     assert build_parser().parse_args(args).profile == profile
+
+
+@pytest.mark.parametrize(
+    "flags, fast",
+    [(["--profile", "fast"], True), (["--fast"], True), (["--profile", "full"], False)],
+)
+def test_profile_reaches_the_experiment(flags, fast, monkeypatch, tmp_path):
+    import hessref.experiments
+
+    seen = []
+
+    def stop(name, fast, **kwargs):
+        seen.append((name, fast))
+        raise KeyboardInterrupt  # stop before any work; status 130
+
+    monkeypatch.setattr(hessref.experiments, "run_experiment", stop)
+    assert main(["demo", *flags, "--out", str(tmp_path / "d"), "--quiet"]) == 130
+    assert main(["reproduce", "demo", *flags, "--out", str(tmp_path / "r"), "--quiet"]) == 130
+    assert seen == [("demo", fast), ("demo", fast)]
