@@ -22,6 +22,7 @@ from hessref.cli.tables import (
     rules_table,
     sensitivity_table,
 )
+from hessref.experiments.rules import lookup
 from hessref.experiments.stats import MAJORITY_RULE, ROLE_TAGS
 
 
@@ -80,7 +81,7 @@ def per_seed_table(result: Any, keys: Sequence[str] | None = None) -> str:
     """Markdown table of the scalar key numbers of every seed."""
     keys = list(keys or result.numbers)
     rows = [
-        [seed, *(_g(m.get(k)) for k in keys)]
+        [seed, *(_g(lookup(m, k)) for k in keys)]
         for seed, m in zip(result.seeds, result.per_seed, strict=True)
     ]
     return md_table(("seed", *keys), rows)

@@ -213,7 +213,9 @@ def count_quantities(counts: OutlierCounts, prefix: str = "") -> dict[str, Any]:
 
 def count_labels(prefix: str, what: str) -> dict[str, str]:
     """Phrases for the quantities of :func:`count_quantities` of the spectrum ``what``."""
-    out = {f"{prefix}count_{r}": f"the {RULE_TEXT[r]} count of {what}" for r in RULES}
+    noun = {"ratio": "ratio-rule", "gap": "gap-rule", "threshold": "heuristic-threshold",
+            "tukey": "Tukey-fence"}  # fmt: skip
+    out = {f"{prefix}count_{r}": f"the {noun[r]} count of {what}" for r in RULES}
     out[f"{prefix}ratio_margin"] = f"the ratio-rule margin of {what}"
     return out
 
