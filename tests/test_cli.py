@@ -52,8 +52,13 @@ def demo(tmp_path_factory):
     return out, proc
 
 
+def _refuse_constant(name: str):
+    raise ValueError(f"summary.json is not strict JSON: {name}")
+
+
 def load_summary(out: Path) -> dict:
-    return json.loads((out / "summary.json").read_text())
+    """summary.json, read as STRICT JSON (NaN/Infinity are rejected)."""
+    return json.loads((out / "summary.json").read_text(), parse_constant=_refuse_constant)
 
 
 def test_demo_succeeds_and_prints_summary(demo):
