@@ -330,7 +330,7 @@ def test_reproduce_all_writes_the_results_document(tmp_path, capsys):
     for name in EXPERIMENTS:
         assert (out / f"{name}.png").exists() and (out / f"{name}.json").exists()
         assert f"## {name}" in doc
-    assert "| paper | claim | paper says | our setting | rate [95%] | verdict |" in doc
+    assert "| paper | claim | paper says | our setting (rule) | rate [95%] | verdict |" in doc
     assert "## Null baselines (expected to fail)" in doc and "## Exact checks" in doc
     assert "results.md" in capsys.readouterr().out
 

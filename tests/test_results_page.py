@@ -15,6 +15,7 @@ from hessref.cli.tables import (
     counting_table,
     exact_table,
     nulls_table,
+    paper_of,
     sensitivity_table,
     short,
     visible,
@@ -43,8 +44,8 @@ def _rules(settings):
         Verdict("x ≥ 1", Compare("x", ">=", 1.0), "x is at least one", "Toy 2024 §1",
                 paper_value="1.0"),
         Verdict("long claim", Compare("x", ">=", 0.0), LONG, "Toy et al. 2024 " * 8),
-        Verdict("null: x < 0", Compare("x", "<", 0.0), "x shuffled: controls for x ≥ 0 by "
-                "chance", "Toy 2024 §1", role="null"),
+        Verdict("null: x < 0", Compare("x", "<", 0.0), "controls for x ≥ 0 by chance: x "
+                "shuffled", "Toy 2024 §1", role="null"),
         Verdict("identity: exact = 0", Compare("exact", "==", 0.0), "the exact value is 0",
                 "Toy 2024 §2", role="identity"),
     ]  # fmt: skip
@@ -69,10 +70,24 @@ def test_short_cuts_at_a_word_boundary():
     assert visible("[init-vs-trained](#init-vs-trained) · x \\| y") == "init-vs-trained · x | y"
 
 
+class _Paper:
+    paper = "Cohen, Kaur, Li, Kolter, Talwalkar 2021 (arXiv:2103.00065)"
+
+
+@pytest.mark.parametrize(
+    ("source", "shown"),
+    [("", "Cohen 2021"), ("Sagun et al. 2017 §3.1, Fig. 2", "Sagun 2017 §3.1, Fig. 2"),
+     ("Papyan 2019 (arXiv:1901.08244); Papyan 2020 (arXiv:2008.11865)", "Papyan 2019; Papyan 2020"),
+     ("observation, not in the paper", "observation, not in the paper")],
+)  # fmt: skip
+def test_paper_column_keeps_first_author_year_and_section(source, shown):
+    assert paper_of(_Paper, {"source": source}) == shown
+
+
 def test_claims_table_has_one_row_per_claim_and_fits_the_page(two_seeds):
     text = claims_table([two_seeds] * 6)
     lines = text.splitlines()
-    assert lines[0] == "| paper | claim | paper says | our setting | rate [95%] | verdict |"
+    assert lines[0] == "| paper | claim | paper says | our setting (rule) | rate [95%] | verdict |"
     assert len(lines) == 2 + 6 * 2  # header, rule, and the 2 claims (not the null, identity)
     assert max(len(visible(line)) for line in lines) <= MAX_ROW_CHARS
     assert "identity" not in text and "null: x < 0" not in text
@@ -83,7 +98,7 @@ def test_claims_table_has_one_row_per_claim_and_fits_the_page(two_seeds):
 def test_nulls_and_exact_checks_have_their_own_tables(two_seeds):
     nulls = nulls_table([two_seeds])
     assert nulls.splitlines()[0].startswith("| null (expected to fail) | controls for |")
-    assert "x shuffled: controls for" in nulls and "undecided" in nulls  # 0/2: no label yet
+    assert "| x ≥ 0 by chance: x shuffled |" in nulls and "undecided" in nulls  # 0/2: no label
     exact = exact_table([two_seeds])
     assert "identity: exact = 0" in exact and "holds at every seed" in exact
     assert "undecided" not in exact  # an exact check is never 'undecided' at two seeds

@@ -338,9 +338,17 @@ def _count_tables(per_seed: list[dict]) -> dict[str, dict[str, Any]]:
     from hessref.experiments.counting import comparison_rows, sensitivity_rows
 
     tables: dict[str, dict[str, Any]] = {}
-    for key, build in (("counts", comparison_rows), ("sensitivity", sensitivity_rows)):
+    kinds = (
+        ("counts", "count_ratio", comparison_rows),
+        ("sensitivity", "margins", sensitivity_rows),
+    )
+    for key, marker, build in kinds:
         found = [m.get(key) for m in per_seed]
-        if found and all(isinstance(f, dict) for f in found):
+        records = [
+            isinstance(f, dict) and all(isinstance(r, dict) and marker in r for r in f.values())
+            for f in found
+        ]
+        if found and all(records) and found[0]:  # only records of the counting module
             name = "counting" if key == "counts" else key
             tables[name] = {label: build([f[label] for f in found]) for label in found[0]}
     return tables

@@ -38,7 +38,7 @@ def _measure(s: dict, seed: int, progress: Progress) -> dict[str, Any]:
     return out
 
 
-SOURCE = "Sagun et al. 2017 §3.1; App. A, Table 1"
+SOURCE = "Sagun et al. 2017 §3.1, Table 1"
 
 
 def _rules(s: dict) -> list[Verdict]:
@@ -55,11 +55,11 @@ def _rules(s: dict) -> list[Verdict]:
                 "paper does not use)", SOURCE),
         Verdict("relu + MSE: count = C·K", count_is("counts.relu_mse.", "ratio", C * C, margin=m),
                 "ReLU + MSE (one-hot, K = C): H has C·K outliers, one per class mean Jacobian "
-                "of each output (derived here, not in the paper)", "derivation (module doc)"),
+                "of each output (derived here, not in the paper)", "not in paper (derived)"),
         *(Verdict(f"null {k}: shuffled count = C",
                   count_is(f"counts.{k} shuffled.", "ratio", C, margin=m),
-                  f"H after the same {a} + {loss} training on shuffled labels: controls for "
-                  "outliers made by training without class structure", SOURCE, role="null")
+                  "controls for outliers made by training without class structure: H after "
+                  f"the same {a} + {loss} training on shuffled labels", SOURCE, role="null")
           for k, a, loss in CELLS),
     ]  # fmt: skip
 
