@@ -2,22 +2,22 @@
 
 Registered experiments (multi-seed, exact dense spectra):
 
-- ``init-vs-trained`` (Fig. 1, §3.1): the outliers of H at initialisation vs after
-  training, with λ_max before and after as its own row.
-- ``outliers-vs-classes`` (Fig. 2, §3.1, Table 1): the count vs the number of classes C,
-  with the control K ≠ C outputs (K = ``control_outputs``, different from every C) and,
-  at that K, G at initialisation (which counts outputs, not classes).
+- ``init-vs-trained`` (Sagun et al. 2017, Fig. 1): the outliers of H at initialisation
+  vs after training, with λ_max before and after as its own row.
+- ``outliers-vs-classes`` (Sagun et al. 2017 §3.1, Fig. 2, Table 1): the count vs the
+  number of classes C, with the control K ≠ C outputs (K = ``control_outputs``,
+  different from every C) and, at that K, G at initialisation (which counts outputs).
 
 Every count is made by the four rules of :mod:`hessref.experiments.counting` (ratio with
 margin, gap, heuristic threshold, Tukey fence) and reported as "= target" and "within
 ±1" (the per-experiment counting table and its sensitivity to the margin and threshold).
 
 The PRIMARY counter of the verdict rows was fixed before these runs: the ratio rule with
-margin ≥ ``min_margin``. §3.1 reads the count off the gap above the outliers in Fig. 2;
-on a log scale that gap is the largest ratio λ_i/λ_(i+1), the scale-free form that does
-not pick λ_1 alone as the absolute gap does; it is also hessref 0.2's rule, kept so the
-verdict is not chosen after seeing rates. Table 1's weaker statement (the heuristic
-threshold count within ±1 of k) is its own row.
+margin ≥ ``min_margin``. Sagun et al. 2017 §3.1 reads the count off the gap above the
+outliers in Fig. 2; on a log scale that gap is the largest ratio λ_i/λ_(i+1), the
+scale-free form that does not pick λ_1 alone as the absolute gap does; it is also
+hessref 0.2's rule, kept so the verdict is not chosen after seeing rates. Table 1's
+weaker statement (the heuristic threshold count within ±1 of k) is its own row.
 """
 
 from __future__ import annotations
