@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from hessref.experiments.common import MIXTURE_FAST, MIXTURE_FULL, fit_and_count, mixture_text
-from hessref.experiments.counting import count_is, count_labels
+from hessref.experiments.counting import count_is, count_labels, count_sensitivity
 from hessref.experiments.framework import Experiment, Progress, derive_seeds, register
 from hessref.experiments.rules import Verdict
 from hessref.experiments.sagun2017_outliers import PRIMARY, counts_of
@@ -26,13 +26,14 @@ CELLS = (("relu_ce", "relu", "cross_entropy"), ("tanh_ce", "tanh", "cross_entrop
 
 def _measure(s: dict, seed: int, progress: Progress) -> dict[str, Any]:
     sd = derive_seeds(seed, "data", "init", "shuffle")
-    out: dict[str, Any] = {"counts": {}}
+    out: dict[str, Any] = {"counts": {}, "sensitivity": {}}
     for key, act, loss in CELLS:
         target = s["mse_target_loss"] if loss == "mse" else s["target_loss"]
         cs = dict(s, activation=act, loss=loss, target_loss=target)
         r = fit_and_count(cs, sd["data"], sd["init"], progress, shuffle_seed=sd["shuffle"])
         out["counts"][key] = counts_of(r, "", s["classes"], s)
         out["counts"][f"{key} shuffled"] = counts_of(r, "shuffled_", s["classes"], s)
+        out["sensitivity"][key] = count_sensitivity(r["top_candidates"], s["classes"], top=s["top"])
         keep = ("final_loss", "reached_target", "steps", "shuffled_final_loss", "lambda_max")
         out.update({f"{key}_{k}": r[k] for k in keep})
     return out
