@@ -88,6 +88,7 @@ from typing import Any
 
 import numpy as np
 
+from hessref.experiments.counting import comparison_rows, sensitivity_rows
 from hessref.experiments.result import (  # noqa: F401 - re-exported: the 0.2 import path
     ExperimentResult,
     dumps,
@@ -335,8 +336,6 @@ def _count_tables(per_seed: list[dict]) -> dict[str, dict[str, Any]]:
     ``tables["counting"][label]`` gives per rule the rates of "= target" and "within
     ±1"; ``tables["sensitivity"][label]`` the rates at every grid point.
     """
-    from hessref.experiments.counting import comparison_rows, sensitivity_rows
-
     tables: dict[str, dict[str, Any]] = {}
     kinds = (
         ("counts", "count_ratio", comparison_rows),
