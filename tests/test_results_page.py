@@ -139,6 +139,10 @@ def test_results_markdown_sections_and_strict_json(two_seeds):
                     "## toy-results-page"):  # fmt: skip
         assert heading in doc
     assert LONG.strip() in doc  # the full claim in the details
+    assert (
+        "rate below is over the seeds of its experiment's run: fast configuration, seeds 0, 1."
+        in doc
+    )
     assert "Counting rules side by side" in doc and "![toy-results-page]" in doc
 
     def refuse(name):
