@@ -19,7 +19,7 @@ from hessref.experiments.stats import verdict_label
 MAX_ROW_CHARS = 180
 
 #: Column widths (visible characters) of the claims table.
-WIDTHS = {"paper": 24, "claim": 58, "paper_value": 14, "setting": 32}
+WIDTHS = {"paper": 26, "claim": 56, "paper_value": 14, "setting": 32}
 
 NO_CLAIM = "(no claim stated)"
 
