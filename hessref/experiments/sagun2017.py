@@ -12,7 +12,6 @@ experiments ``init-vs-trained`` and ``outliers-vs-classes`` are in
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -36,7 +35,24 @@ PAPER = "Sagun et al. 2017 (arXiv:1706.04454)"
 
 
 # ------------------------------------------------------------------------ bulk vs width
-def _measure_bulk(s: dict, seed: int, progress: Progress) -> dict[str, Any]:
+@dataclass(frozen=True)
+class BulkVsWidth:
+    """One seed of ``bulk-vs-width``: per width (in the order of ``widths``) and spreads.
+
+    The first list field is what the generic figure draws per seed.
+    """
+
+    fraction_near_zero: list
+    num_params: list
+    final_loss: list
+    top_eigenvalues: list  # per width, the top ``compare_top`` eigenvalues
+    fraction_negative: list
+    top_spread: float  # max over i ≤ compare_top of max/min over widths of λ_i
+    lambda_max_spread: float
+    loss_spread: float
+
+
+def _measure_bulk(s: dict, seed: int, progress: Progress) -> BulkVsWidth:
     sd = derive_seeds(seed, "data", "init")
     X, y = data.digits(s["samples"], rng=sd["data"])
     k = s["compare_top"]
@@ -55,16 +71,16 @@ def _measure_bulk(s: dict, seed: int, progress: Progress) -> dict[str, Any]:
         neg.append(st["fraction_negative"])
         loss.append(float(res.losses[-1]))
     t = np.array(tops)
-    return {  # the first list of numbers is what plot_experiment draws per seed
-        "fraction_near_zero": near_zero,
-        "num_params": [75 * h + 10 for h in s["widths"]],
-        "final_loss": loss,
-        "top_eigenvalues": tops,
-        "fraction_negative": neg,
-        "top_spread": float((t.max(axis=0) / t.min(axis=0)).max()),
-        "lambda_max_spread": float(t[:, 0].max() / t[:, 0].min()),
-        "loss_spread": float(max(loss) / min(loss)),
-    }
+    return BulkVsWidth(
+        fraction_near_zero=near_zero,
+        num_params=[75 * h + 10 for h in s["widths"]],
+        final_loss=loss,
+        top_eigenvalues=tops,
+        fraction_negative=neg,
+        top_spread=float((t.max(axis=0) / t.min(axis=0)).max()),
+        lambda_max_spread=float(t[:, 0].max() / t[:, 0].min()),
+        loss_spread=float(max(loss) / min(loss)),
+    )
 
 
 BULK_SOURCE = "Sagun et al. 2017 Figs. 3, 5"
