@@ -638,6 +638,63 @@ MUTATIONS: list[Mutation] = [
         ["tests/test_cli.py"],
         "CLI reports an internal ValueError like an environment error",
     ),
+    # --- science-framework ---
+    M(
+        "label_threshold_below_half",
+        "hessref/experiments/stats.py",
+        "    if low > MAJORITY:",
+        "    if low > 0.45:",
+        ["tests/test_counting_rules.py"],
+        "a claim 'holds' when the Wilson lower end is above 0.45 instead of 1/2",
+    ),
+    M(
+        "identity_label_tolerates_one_seed",
+        "hessref/experiments/stats.py",
+        'return "holds at every seed" if k == n else',
+        'return "holds at every seed" if k >= n - 1 else',
+        ["tests/test_counting_rules.py"],
+        "an exact check labelled 'holds' with one failing seed",
+    ),
+    M(
+        "count_within_one_strict",
+        "hessref/experiments/counting.py",
+        "return RuleCount(rule, n, n == target, abs(n - target) <= 1, margin, _finite(c.threshold))",
+        "return RuleCount(rule, n, n == target, abs(n - target) < 1, margin, _finite(c.threshold))",
+        ["tests/test_counting_rules.py"],
+        "'within ±1' computed as '= target'",
+    ),
+    M(
+        "strict_json_keeps_nan",
+        "hessref/experiments/result.py",
+        "return value if math.isfinite(value) else None",
+        "return value",
+        ["tests/test_experiment_framework.py"],
+        "NaN written to results JSON (not strict)",
+    ),
+    M(
+        "claims_table_lists_every_role",
+        "hessref/cli/tables.py",
+        'for r in results for v in by_role(r, "claim")',
+        "for r in results for v in r.verdicts",
+        ["tests/test_results_page.py"],
+        "nulls and exact checks counted in the claims table",
+    ),
+    M(
+        "bbp_threshold_alpha_for_sqrt",
+        "hessref/experiments/random_matrix.py",
+        "return 1 + np.sqrt(_check_alpha(alpha))",
+        "return 1 + _check_alpha(alpha)",
+        ["tests/test_random_matrix.py"],
+        "BBP threshold 1 + α instead of 1 + √α (equal at α = 1)",
+    ),
+    M(
+        "mp_edges_alpha_for_sqrt",
+        "hessref/experiments/random_matrix.py",
+        "s = np.sqrt(_check_alpha(alpha))",
+        "s = _check_alpha(alpha)",
+        ["tests/test_random_matrix.py"],
+        "Marchenko–Pastur edges (1 ∓ α)² instead of (1 ∓ √α)² (equal at α = 1)",
+    ),
 ]
 
 
