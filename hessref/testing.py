@@ -17,6 +17,12 @@ module is a pytest plugin: with ``pytest_plugins = ["hessref.testing"]`` in a
         hessref_case.check(my_hessian(*hessref_case.args), kind="H", convention="torch")
 
 hessref itself never imports pytest: the plugin is one ``pytest_generate_tests`` hook.
+
+:func:`assert_approximation_close` (from :mod:`hessref.oracle.approximations`) does the
+same for curvature approximations (K-FAC, EK-FAC, Fisher variants, FGN; docs/theory.md
+§19) and names the usual K-FAC mistakes (swapped factors, a missing 1/N in A, the
+empirical instead of the type-2 factor). Both assertion helpers set
+``__tracebackhide__``, so pytest shows the failing call, not hessref's internals.
 """
 
 from __future__ import annotations
@@ -30,6 +36,9 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from hessref.core.mlp import MLP
+from hessref.oracle.approximations import (
+    assert_approximation_close as assert_approximation_close,  # re-exported
+)
 from hessref.oracle.bundles import ReferenceBundle, in_convention, reference_bundle
 from hessref.oracle.catalogue import FixtureCase, fixture_catalogue
 from hessref.oracle.compare import ComparisonReport, compare
@@ -172,6 +181,7 @@ def assert_curvature_close(
     ...
     AssertionError: H ('hessref' convention) differs from hessref's exact value: ...
     """
+    __tracebackhide__ = True  # pytest: show the caller's line, not hessref's internals
     conv = dataclasses.replace(get_convention(convention), reduction=reduction)
     if bundle is None:
         bundle = reference_bundle(model, theta, X, y, loss=loss, reduction=reduction)
@@ -298,6 +308,7 @@ class OracleCase:
 
     def check(self, theirs: ArrayLike, **kwargs: Any) -> ComparisonReport:
         """:func:`assert_curvature_close` on this case (``kind=``, ``convention=``, ...)."""
+        __tracebackhide__ = True
         return assert_curvature_close(
             theirs,
             *self.args,
