@@ -43,6 +43,7 @@ from hessref.oracle.bundles import ReferenceBundle, in_convention, reference_bun
 from hessref.oracle.catalogue import FixtureCase, fixture_catalogue
 from hessref.oracle.compare import ComparisonReport, compare
 from hessref.oracle.conventions import Convention, get_convention
+from hessref.oracle.traps import explain_traps
 
 Array = NDArray[np.float64]
 
@@ -200,11 +201,35 @@ def assert_curvature_close(
         reference_in_convention=True,
     )
     if not report.passed:
+        _explain_traps(report, theirs, bundle, kind, conv, vector)
         raise AssertionError(
             f"{kind} ({conv.name!r} convention) differs from hessref's exact value: "
             f"{_headline(report)}\n{report}"
         )
     return report
+
+
+def _explain_traps(
+    report: ComparisonReport,
+    theirs: ArrayLike,
+    bundle: ReferenceBundle,
+    kind: str,
+    conv: Convention,
+    vector: ArrayLike | None,
+) -> None:
+    """Name an activation convention theirs matches (kinks, GELU, softplus threshold)."""
+
+    def expected_for(alt: MLP) -> Array:
+        b = reference_bundle(
+            alt, bundle.theta, bundle.X, bundle.y, loss=bundle.loss_name, reduction=bundle.reduction
+        )
+        return expected_value(b, kind, conv, vector)[0]
+
+    try:
+        arr = np.asarray(theirs, dtype=np.float64)
+    except (TypeError, ValueError):
+        return  # compare has already reported what is wrong with theirs
+    explain_traps(report, arr, bundle.model, bundle.theta, bundle.X, expected_for)
 
 
 def _headline(report: ComparisonReport) -> str:
