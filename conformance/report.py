@@ -25,6 +25,26 @@ EXACT_TOL = 1e-10
 Z_MAX = 4.0
 
 
+#: every finding is one of these (recorded with ``classification=`` by its xfail test)
+CLASSES = {
+    "bug": "the tool's result contradicts its own documentation or the mathematics",
+    "convention": "a deliberate choice (documented or not) that differs from hessref's",
+    "precision limit": "a limit of the method's accuracy, not an error",
+}
+
+
+def _classification(rec):
+    """``(class, upstream thread or None)`` of an xfail record, or None if unclassified."""
+    cls = rec.get("classification")
+    return (cls, rec.get("upstream")) if cls in CLASSES else None
+
+
+def _finding_line(i, tool, quantity, reason, classification):
+    cls, upstream = classification or ("UNCLASSIFIED", None)
+    link = f" (upstream: {upstream})" if upstream else ""
+    return f"{i}. **{tool}**, {quantity} — *{cls}*{link}: {reason}"
+
+
 def _outcomes(data):
     return {o["test"]: o for o in data["outcomes"]}
 
@@ -54,7 +74,9 @@ def summarise(data):
         kind = recs[0]["kind"]
         if kind == "xfail":
             reason = outcomes.get(recs[0]["test"], {}).get("reason", "")
-            findings.append((tool, quantity, reason))
+            findings.append((tool, quantity, reason, _classification(recs[0])))
+            if findings[-1][3] is None:
+                failures.append((tool, f"{quantity} (finding without a classification)"))
             verdict = (
                 f"differs — finding {len(findings)} below"
                 if states == {"xfailed"}
@@ -112,8 +134,12 @@ def render(data):
         out.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     out += ["", "## Disagreements found (each an `xfail` test with its smallest case)", ""]
     out += [
-        f"{i}. **{tool}**, {q}: {reason}" for i, (tool, q, reason) in enumerate(findings, 1)
-    ] or ["none"]
+        "Each finding is classified: "
+        + "; ".join(f"*{k}*: {v}" for k, v in CLASSES.items())
+        + ". Upstream threads are linked where one is known.",
+        "",
+    ]
+    out += [_finding_line(i, *f) for i, f in enumerate(findings, 1)] or ["none"]
     counts = defaultdict(int)
     for o in data["outcomes"]:
         counts[o["outcome"]] += 1
