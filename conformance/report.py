@@ -39,10 +39,24 @@ def _classification(rec):
     return (cls, rec.get("upstream")) if cls in CLASSES else None
 
 
-def _finding_line(i, tool, quantity, reason, classification):
+_RECORD_KEYS = {"tool", "quantity", "case", "value", "kind", "test", "classification", "upstream"}
+
+
+def _measured(rec):
+    """The numbers an xfail test recorded besides its value (e.g. mean, standard error)."""
+    extra = {k: v for k, v in rec.items() if k not in _RECORD_KEYS}
+    if not math.isnan(rec["value"]):
+        extra = {"value": rec["value"], **extra}
+    return ", ".join(
+        f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}" for k, v in extra.items()
+    )
+
+
+def _finding_line(i, tool, quantity, reason, classification, measured):
     cls, upstream = classification or ("UNCLASSIFIED", None)
     link = f" (upstream: {upstream})" if upstream else ""
-    return f"{i}. **{tool}**, {quantity} — *{cls}*{link}: {reason}"
+    numbers = f" Measured in this run: {measured}." if measured else ""
+    return f"{i}. **{tool}**, {quantity} — *{cls}*{link}: {reason}.{numbers}"
 
 
 def _outcomes(data):
@@ -74,7 +88,7 @@ def summarise(data):
         kind = recs[0]["kind"]
         if kind == "xfail":
             reason = outcomes.get(recs[0]["test"], {}).get("reason", "")
-            findings.append((tool, quantity, reason, _classification(recs[0])))
+            findings.append((tool, quantity, reason, _classification(recs[0]), _measured(recs[0])))
             if findings[-1][3] is None:
                 failures.append((tool, f"{quantity} (finding without a classification)"))
             verdict = (
