@@ -46,7 +46,7 @@ def _measured(rec):
     """The numbers an xfail test recorded besides its value (e.g. mean, standard error)."""
     extra = {k: v for k, v in rec.items() if k not in _RECORD_KEYS}
     if not math.isnan(rec["value"]):
-        extra = {"value": rec["value"], **extra}
+        extra = {"recorded value (rel. error or |z|)": rec["value"], **extra}
     return ", ".join(
         f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}" for k, v in extra.items()
     )
