@@ -129,7 +129,8 @@ def render(data):
         "",
         "Every comparison is in float64 on MLPs from hessref's fixture catalogue "
         "(`hessref.oracle.fixture_catalogue()`: 8 activations × 2 losses × 2 depths, both "
-        "reductions, an 11-layer net, a scalar-output net, ragged minibatches where the "
+        "reductions, an 11-layer net, a scalar-output net, nets on exact ReLU kinks and on "
+        "softplus inputs above 20, ragged minibatches where the "
         "tool batches), after the tool's convention adapter (`conformance/adapters.py`): "
         "PyTorch tools use `nn.MSELoss` (2/d_L × hessref's mean ½‖f − y‖²) and "
         "`nn.CrossEntropyLoss`; JAX uses flax-style (in, out) kernels. Exact quantities pass "

@@ -400,3 +400,8 @@ def test_inputs_are_validated_at_the_boundary():
         approx.kfac(args[0], args[1][:-1], *args[2:])
     with pytest.raises(ValueError, match="damping"):
         approx.kfac(*args).inverse(-1.0)
+    linear = hr.MLP([3, 4, 3], activation="relu")  # a dead unit has zero diagonal entries
+    theta = linear.init(rng=0)
+    theta[linear.bias_slice(1)] = -100.0
+    with pytest.raises(ValueError, match="pass damping > 0"):
+        approx.diagonal(linear, theta, args[2], args[3]).inverse(0.0)

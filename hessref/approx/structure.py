@@ -187,9 +187,15 @@ class DiagonalApproximation(Approximation):
         return self.diagonal[:, None] * self._check(V, ndim=2)
 
     def inverse(self, damping: float) -> LinearOperator:
-        """diag(1 / (d + λ)); raises ``ZeroDivisionError``-free: λ = 0 with d_j = 0 gives inf."""
+        """diag(1 / (d + λ)); ``ValueError`` if some d_j + λ = 0 (pass damping > 0)."""
         lam = check_nonnegative_float("damping", damping)
-        inv = 1.0 / (self.diagonal + lam)
+        shifted = self.diagonal + lam
+        if np.any(shifted == 0):
+            raise ValueError(
+                f"damping: diag + {lam:g} has {int(np.sum(shifted == 0))} zero entries, so the "
+                "inverse does not exist; pass damping > 0"
+            )
+        inv = 1.0 / shifted
         return _operator(self.shape, lambda V: inv[:, None] * V)
 
 
