@@ -11,6 +11,8 @@ Conventions, each measured by these tests:
   full-data K-FAC). ``fisher_type="type-2"`` and ``"empirical"`` are exact; under
   ``nn.MSELoss(reduction="mean")`` the empirical one is d_L times the documented scaling,
   the convention of its ``EFLinearOperator`` (see the curvlinops page), divided out here.
+  Its default ``separate_weight_and_bias=True`` is the same K-FAC with the W–b cross
+  terms zeroed (a convention; hessref's ``assert_approximation_close`` names it).
 - BackPACK ``KFLR`` stores per tensor W: [B_l, A_l] (A_l without the bias column) and b: [B_l]:
   the W–W and b–b sub-blocks of hessref's joint K-FAC. One backward pass on the full
   batch: the K-FAC of a union of batches is not a weighted sum of batch K-FACs. Its
@@ -43,6 +45,7 @@ from conformance.test_curvlinops import z_scores
 from hessref import approx
 from hessref.oracle.catalogue import fixture_catalogue
 from hessref.oracle.conventions import loss_factor
+from hessref.testing import assert_approximation_close
 
 CASES = [c.name for c in fixture_catalogue()]
 BACKPACK_ACTS = ("identity", "tanh", "sigmoid", "relu")  # KFLR/KFAC have no LeakyReLU
@@ -90,31 +93,60 @@ def relative(theirs, ours):
 @pytest.mark.parametrize("fisher_type", ["type-2", "empirical"])
 def test_curvlinops_kfac_agrees(name, fisher_type, cases, record):
     case = cases[name]
-    theirs = curvlinops_kfac(case, fisher_type=fisher_type)
     empirical = fisher_type == "empirical"
-    ours = (
-        factor(case, empirical)
-        * approx.kfac(
-            *case.args, loss=case.loss, reduction=case.reduction, fisher_type=fisher_type
-        ).dense()
-    )
+    theirs = curvlinops_kfac(case, fisher_type=fisher_type) / factor(case, empirical)
     label = f"KFAC ({fisher_type}, joint [W | b], ragged batches)"
     if empirical and (case.loss, case.reduction) == ("mse", "mean"):
         theirs = theirs / case.model.sizes[-1]
         label = "KFAC (empirical; nn.MSELoss mean: divided by d_L, its EF convention)"
-    err = relative(theirs, ours)
+    opts = {"loss": case.loss, "reduction": case.reduction, "fisher_type": fisher_type}
+    err = assert_approximation_close(theirs, *case.args, kind="kfac", rtol=TOL, **opts)
     record("curvlinops", label, name, err)
+
+
+def test_curvlinops_default_kfac_separates_weight_and_bias(cases, record):
+    """Its default separate_weight_and_bias=True is a convention: hessref's message names it."""
+    case = cases["tanh-cross_entropy-d2"]
+    net = torch_network(case.model, case.theta)
+    loss_fn = torch_loss(case.loss, case.reduction)
+    op = KFACLinearOperator(
+        net,
+        loss_fn,
+        list(net.parameters()),
+        torch_batches(case),
+        check_deterministic=False,
+        fisher_type="type-2",
+    )
+    theirs = dense(op, case.model.num_params)
+    with pytest.raises(AssertionError, match="W and b treated as separate K-FAC blocks"):
+        assert_approximation_close(theirs, *case.args, kind="kfac", loss=case.loss)
+    # and it is the joint K-FAC with the W–b cross terms zeroed, to rounding
+    err = _separate_error(theirs, case)
+    label = "KFAC (type-2, default separate_weight_and_bias=True: W–W and b–b blocks)"
+    record("curvlinops", label, case.name, err)
     assert err <= TOL
+
+
+def _separate_error(theirs, case):
+    """Relative error of theirs against hessref's joint K-FAC with W–b cross terms zeroed."""
+    joint = approx.kfac(*case.args, loss=case.loss, reduction=case.reduction)
+    errors = []
+    for l, (W, b) in enumerate(hessref_sub_blocks(case, joint), start=1):
+        s = case.model.layer_slice(l)
+        n = W.shape[0]
+        expected = np.zeros((s.stop - s.start,) * 2)
+        expected[:n, :n], expected[n:, n:] = W, b
+        errors.append(relative(theirs[s, s], expected))
+    return max(errors)
 
 
 @pytest.mark.parametrize("name", CASES)
 def test_curvlinops_ekfac_agrees(name, cases, record):
     case = cases[name]
-    theirs = curvlinops_kfac(case, cls=EKFACLinearOperator, fisher_type="type-2")
-    ours = factor(case) * approx.ekfac(*case.args, loss=case.loss, reduction=case.reduction).dense()
-    err = relative(theirs, ours)
+    theirs = curvlinops_kfac(case, cls=EKFACLinearOperator, fisher_type="type-2") / factor(case)
+    opts = {"loss": case.loss, "reduction": case.reduction}
+    err = assert_approximation_close(theirs, *case.args, kind="ekfac", rtol=TOL, **opts)
     record("curvlinops", "EKFAC (type-2, joint [W | b], ragged batches)", name, err)
-    assert err <= TOL
 
 
 def _directions(case):

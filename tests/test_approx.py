@@ -378,6 +378,21 @@ def _block(A, B):
     return np.kron(B, A)[np.ix_(perm, perm)]
 
 
+def test_separate_weight_and_bias_kfac_is_named():
+    """K-FAC with W and b as separate blocks (cross terms zero) is a convention, named."""
+    args = problem([3, 4, 3], "tanh", "cross_entropy", 6, seed=14)
+    good = approx.kfac(*args, loss="cross_entropy")
+    separate = []
+    for l, (A, B) in enumerate(good.factors, start=1):
+        d_out, d_in = B.shape[0], A.shape[0] - 1
+        block = np.zeros_like(good.layer_block(l))
+        block[: d_out * d_in, : d_out * d_in] = np.kron(B, A[:-1, :-1])  # W–W, θ order
+        block[d_out * d_in :, d_out * d_in :] = B * A[-1, -1]  # b–b
+        separate.append(block)
+    with pytest.raises(AssertionError, match="W and b treated as separate K-FAC blocks"):
+        assert_approximation_close(separate, *args, loss="cross_entropy")
+
+
 def test_wrong_approximation_names_composite_factor():
     """A K-FAC off by N·d_L (mean vs a sum over samples and outputs) is named as such."""
     args = problem([3, 4, 3], "tanh", "mse", 7, seed=15)

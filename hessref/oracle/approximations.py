@@ -10,6 +10,8 @@ tries the usual mistakes and names the one that fits:
 - "missing 1/N in A": Ā_l = Σ_i ã ãᵀ instead of (1/N) Σ_i ã ãᵀ (K-FAC × N);
 - "looks like the empirical Fisher's K-FAC, not type-2": B_l from the true-label
   gradients instead of the loss Hessian factor (and the converse);
+- "W and b treated as separate K-FAC blocks": the W–b cross terms of the joint
+  [W | b] block are zero (curvlinops' default, BackPACK's per-tensor factors);
 - a constant factor, named as in :mod:`hessref.oracle.diagnose` (1/N, d_L, N·d_L, ...).
 """
 
@@ -122,11 +124,27 @@ def _block_mistakes(blocks, ours: approx.KFAC, other: list[Array], N: int, rtol:
             names.add(MISSING_N)
         if _close(T, other[l - 1], rtol, 0.0):
             names.add(OTHER_TYPE)
+        if _close(T, _separate_weight_and_bias(ours.layer_block(l), A0.shape[0] - 1), rtol, 0.0):
+            names.add(SEPARATE)
         found.append(names)
     return found
 
 
+def _separate_weight_and_bias(block: Array, d_in: int) -> Array:
+    """The layer block with its W–b cross terms zeroed (W and b as separate K-FAC blocks)."""
+    n_W = block.shape[0] - block.shape[0] // (d_in + 1)
+    out = block.copy()
+    out[:n_W, n_W:] = 0.0
+    out[n_W:, :n_W] = 0.0
+    return out
+
+
 SWAPPED = "factors swapped (A ⊗ B instead of B ⊗ A)"
+SEPARATE = (
+    "W and b treated as separate K-FAC blocks (their W–b cross terms are zero; e.g. "
+    "curvlinops' default separate_weight_and_bias=True, BackPACK's per-tensor factors): "
+    "hessref's K-FAC is the joint [W | b] block B ⊗ Ā"
+)
 MISSING_N = "missing 1/N in A (Ā_l = Σ_i ã ãᵀ instead of (1/N) Σ_i ã ãᵀ: K-FAC × N)"
 OTHER_TYPE = "{other}"
 
@@ -143,15 +161,15 @@ def _other_type_text(fisher_type: str) -> str:
 def _name_mistakes(found: list[set[str]], failing: list[int], fisher_type: str) -> list[str]:
     """The mistakes that explain every failing layer, else per-layer ones."""
     common = set.intersection(*(found[l - 1] for l in failing)) if failing else set()
-    text = {SWAPPED: SWAPPED, MISSING_N: MISSING_N, OTHER_TYPE: _other_type_text(fisher_type)}
+    text = {
+        SWAPPED: SWAPPED,
+        MISSING_N: MISSING_N,
+        OTHER_TYPE: _other_type_text(fisher_type),
+        SEPARATE: SEPARATE,
+    }
     if common:
-        return [text[n] for n in (SWAPPED, MISSING_N, OTHER_TYPE) if n in common]
-    return [
-        f"layer {l}: {text[n]}"
-        for l in failing
-        for n in (SWAPPED, MISSING_N, OTHER_TYPE)
-        if n in found[l - 1]
-    ]
+        return [text[n] for n in text if n in common]
+    return [f"layer {l}: {text[n]}" for l in failing for n in text if n in found[l - 1]]
 
 
 def _is_factor_list(theirs) -> bool:
