@@ -39,7 +39,8 @@ def _classification(rec):
     return (cls, rec.get("upstream")) if cls in CLASSES else None
 
 
-_RECORD_KEYS = {"tool", "quantity", "case", "value", "kind", "test", "classification", "upstream"}
+_RECORD_KEYS = {"tool", "quantity", "case", "value", "kind", "test"}
+_RECORD_KEYS |= {"classification", "upstream", "measure"}  # shown elsewhere in the line
 
 
 def _measured(rec):
@@ -111,7 +112,8 @@ def summarise(data):
             verdict = f"agrees to {EXACT_TOL:g}"
         else:
             verdict = "agrees within its convergence bound (see test)"
-        head = "worst |z|" if kind == "statistical" else "worst rel. error"
+        z_like = kind == "statistical" or recs[0].get("measure") == "|z|"
+        head = "worst |z|" if z_like else "worst rel. error"
         rows.append((tool, quantity, worst, head, [r["case"] for r in recs], verdict))
     return rows, findings, failures
 

@@ -244,6 +244,7 @@ def test_trace_default_tolerance_is_unbiased(cases, record):
         z,
         kind="xfail",
         classification="bug",
+        measure="|z|",
         runs=TRACE_RUNS,
         exact=float(np.trace(H)),
         mean=float(np.mean(estimates)),
