@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from hessref.oracle.conventions import CONVENTIONS, to_state_dict
+from hessref.oracle.conventions import CONVENTIONS, to_state_dict, torch_module_spec
 
 torch.set_default_dtype(torch.float64)
 jax.config.update("jax_enable_x64", True)
@@ -49,7 +49,8 @@ def torch_network(model, theta, *, identity_module=True):
     for l in range(1, model.num_layers + 1):
         layers.append(nn.Linear(model.sizes[l - 1], model.sizes[l], dtype=torch.float64))
         if l < model.num_layers and (act != "Identity" or identity_module):
-            layers.append(getattr(nn, act)())
+            name, kwargs = torch_module_spec(act)  # e.g. "Softplus(threshold=inf)"
+            layers.append(getattr(nn, name)(**kwargs))
     net = nn.Sequential(*layers)
     linear_ids = [i for i, m in enumerate(net) if isinstance(m, nn.Linear)]
     state = {}

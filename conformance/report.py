@@ -25,6 +25,41 @@ EXACT_TOL = 1e-10
 Z_MAX = 4.0
 
 
+#: every finding is one of these (recorded with ``classification=`` by its xfail test)
+CLASSES = {
+    "bug": "the tool's result contradicts its own documentation or the mathematics",
+    "convention": "a deliberate choice (documented or not) that differs from hessref's",
+    "precision limit": "a limit of the method's accuracy, not an error",
+}
+
+
+def _classification(rec):
+    """``(class, upstream thread or None)`` of an xfail record, or None if unclassified."""
+    cls = rec.get("classification")
+    return (cls, rec.get("upstream")) if cls in CLASSES else None
+
+
+_RECORD_KEYS = {"tool", "quantity", "case", "value", "kind", "test"}
+_RECORD_KEYS |= {"classification", "upstream", "measure"}  # shown elsewhere in the line
+
+
+def _measured(rec):
+    """The numbers an xfail test recorded besides its value (e.g. mean, standard error)."""
+    extra = {k: v for k, v in rec.items() if k not in _RECORD_KEYS}
+    if not math.isnan(rec["value"]):
+        extra = {"recorded value (rel. error or |z|)": rec["value"], **extra}
+    return ", ".join(
+        f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}" for k, v in extra.items()
+    )
+
+
+def _finding_line(i, tool, quantity, reason, classification, measured):
+    cls, upstream = classification or ("UNCLASSIFIED", None)
+    link = f" (upstream: {upstream})" if upstream else ""
+    numbers = f" Measured in this run: {measured}." if measured else ""
+    return f"{i}. **{tool}**, {quantity} — *{cls}*{link}: {reason}.{numbers}"
+
+
 def _outcomes(data):
     return {o["test"]: o for o in data["outcomes"]}
 
@@ -54,7 +89,9 @@ def summarise(data):
         kind = recs[0]["kind"]
         if kind == "xfail":
             reason = outcomes.get(recs[0]["test"], {}).get("reason", "")
-            findings.append((tool, quantity, reason))
+            findings.append((tool, quantity, reason, _classification(recs[0]), _measured(recs[0])))
+            if findings[-1][3] is None:
+                failures.append((tool, f"{quantity} (finding without a classification)"))
             verdict = (
                 f"differs — finding {len(findings)} below"
                 if states == {"xfailed"}
@@ -75,7 +112,8 @@ def summarise(data):
             verdict = f"agrees to {EXACT_TOL:g}"
         else:
             verdict = "agrees within its convergence bound (see test)"
-        head = "worst |z|" if kind == "statistical" else "worst rel. error"
+        z_like = kind == "statistical" or recs[0].get("measure") == "|z|"
+        head = "worst |z|" if z_like else "worst rel. error"
         rows.append((tool, quantity, worst, head, [r["case"] for r in recs], verdict))
     return rows, findings, failures
 
@@ -93,7 +131,8 @@ def render(data):
         "",
         "Every comparison is in float64 on MLPs from hessref's fixture catalogue "
         "(`hessref.oracle.fixture_catalogue()`: 8 activations × 2 losses × 2 depths, both "
-        "reductions, an 11-layer net, a scalar-output net, ragged minibatches where the "
+        "reductions, an 11-layer net, a scalar-output net, nets on exact ReLU kinks and on "
+        "softplus inputs above 20, ragged minibatches where the "
         "tool batches), after the tool's convention adapter (`conformance/adapters.py`): "
         "PyTorch tools use `nn.MSELoss` (2/d_L × hessref's mean ½‖f − y‖²) and "
         "`nn.CrossEntropyLoss`; JAX uses flax-style (in, out) kernels. Exact quantities pass "
@@ -112,8 +151,12 @@ def render(data):
         out.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     out += ["", "## Disagreements found (each an `xfail` test with its smallest case)", ""]
     out += [
-        f"{i}. **{tool}**, {q}: {reason}" for i, (tool, q, reason) in enumerate(findings, 1)
-    ] or ["none"]
+        "Each finding is classified: "
+        + "; ".join(f"*{k}*: {v}" for k, v in CLASSES.items())
+        + ". Upstream threads are linked where one is known.",
+        "",
+    ]
+    out += [_finding_line(i, *f) for i, f in enumerate(findings, 1)] or ["none"]
     counts = defaultdict(int)
     for o in data["outcomes"]:
         counts[o["outcome"]] += 1

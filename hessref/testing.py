@@ -17,6 +17,12 @@ module is a pytest plugin: with ``pytest_plugins = ["hessref.testing"]`` in a
         hessref_case.check(my_hessian(*hessref_case.args), kind="H", convention="torch")
 
 hessref itself never imports pytest: the plugin is one ``pytest_generate_tests`` hook.
+
+:func:`assert_approximation_close` (from :mod:`hessref.oracle.approximations`) does the
+same for curvature approximations (K-FAC, EK-FAC, Fisher variants, FGN; docs/theory.md
+§19) and names the usual K-FAC mistakes (swapped factors, a missing 1/N in A, the
+empirical instead of the type-2 factor). Both assertion helpers set
+``__tracebackhide__``, so pytest shows the failing call, not hessref's internals.
 """
 
 from __future__ import annotations
@@ -30,10 +36,14 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from hessref.core.mlp import MLP
+from hessref.oracle.approximations import (
+    assert_approximation_close as assert_approximation_close,  # re-exported
+)
 from hessref.oracle.bundles import ReferenceBundle, in_convention, reference_bundle
 from hessref.oracle.catalogue import FixtureCase, fixture_catalogue
 from hessref.oracle.compare import ComparisonReport, compare
 from hessref.oracle.conventions import Convention, get_convention
+from hessref.oracle.traps import explain_traps
 
 Array = NDArray[np.float64]
 
@@ -172,6 +182,7 @@ def assert_curvature_close(
     ...
     AssertionError: H ('hessref' convention) differs from hessref's exact value: ...
     """
+    __tracebackhide__ = True  # pytest: show the caller's line, not hessref's internals
     conv = dataclasses.replace(get_convention(convention), reduction=reduction)
     if bundle is None:
         bundle = reference_bundle(model, theta, X, y, loss=loss, reduction=reduction)
@@ -190,11 +201,35 @@ def assert_curvature_close(
         reference_in_convention=True,
     )
     if not report.passed:
+        _explain_traps(report, theirs, bundle, kind, conv, vector)
         raise AssertionError(
             f"{kind} ({conv.name!r} convention) differs from hessref's exact value: "
             f"{_headline(report)}\n{report}"
         )
     return report
+
+
+def _explain_traps(
+    report: ComparisonReport,
+    theirs: ArrayLike,
+    bundle: ReferenceBundle,
+    kind: str,
+    conv: Convention,
+    vector: ArrayLike | None,
+) -> None:
+    """Name an activation convention theirs matches (kinks, GELU, softplus threshold)."""
+
+    def expected_for(alt: MLP) -> Array:
+        b = reference_bundle(
+            alt, bundle.theta, bundle.X, bundle.y, loss=bundle.loss_name, reduction=bundle.reduction
+        )
+        return expected_value(b, kind, conv, vector)[0]
+
+    try:
+        arr = np.asarray(theirs, dtype=np.float64)
+    except (TypeError, ValueError):
+        return  # compare has already reported what is wrong with theirs
+    explain_traps(report, arr, bundle.model, bundle.theta, bundle.X, expected_for)
 
 
 def _headline(report: ComparisonReport) -> str:
@@ -298,6 +333,7 @@ class OracleCase:
 
     def check(self, theirs: ArrayLike, **kwargs: Any) -> ComparisonReport:
         """:func:`assert_curvature_close` on this case (``kind=``, ``convention=``, ...)."""
+        __tracebackhide__ = True
         return assert_curvature_close(
             theirs,
             *self.args,

@@ -695,6 +695,63 @@ MUTATIONS: list[Mutation] = [
         ["tests/test_random_matrix.py"],
         "Marchenko–Pastur edges (1 ∓ α)² instead of (1 ∓ √α)² (equal at α = 1)",
     ),
+    # --- approx ---
+    M(
+        "kfac_a_missing_1_over_n",
+        "hessref/approx/kfac.py",
+        "A_bar = A_in.T @ A_in / N",
+        "A_bar = A_in.T @ A_in",
+        ["tests/test_approx.py"],
+        "K-FAC input factor without 1/N",
+    ),
+    M(
+        "kfac_factors_swapped",
+        "hessref/approx/structure.py",
+        "Q = np.kron(U_B, U_A)\n        K = (Q * Lam.ravel()) @ Q.T",
+        "Q = np.kron(U_B, U_A)\n        K = (Q * Lam.T.ravel()) @ Q.T",
+        ["tests/test_approx.py"],
+        "Kronecker eigenvalue grid in the wrong (input-major) order",
+    ),
+    M(
+        "augmented_bias_first",
+        "hessref/approx/structure.py",
+        "weights = o * (d_in + 1) + i",
+        "weights = o * (d_in + 1) + i + 1",
+        ["tests/test_approx.py"],
+        "θ ↔ augmented permutation puts the bias column first",
+    ),
+    M(
+        "ekfac_refit_without_square",
+        "hessref/approx/kfac.py",
+        "((D @ U_B) ** 2).T @ ((A_rep @ U_A) ** 2)",
+        "(D @ U_B).T @ (A_rep @ U_A)",
+        ["tests/test_approx.py"],
+        "EK-FAC eigenvalues not the diagonal of G in the K-FAC basis",
+    ),
+    M(
+        "fgn_weight",
+        "hessref/approx/seeds.py",
+        "np.sqrt(q / np.where(rest > 0, rest, 1.0))",
+        "np.sqrt(q)",
+        ["tests/test_approx.py"],
+        "FGN row scaled by √q instead of √(q/(1 − q))",
+    ),
+    M(
+        "mc_fisher_true_label",
+        "hessref/approx/seeds.py",
+        "S = p[:, None, :] - np.eye(k)[classes]",
+        "S = p[:, None, :] - np.eye(k)[np.broadcast_to(problem.y[:, None], classes.shape)]",
+        ["tests/test_approx.py"],
+        "Monte-Carlo Fisher samples the true label (an empirical Fisher)",
+    ),
+    M(
+        "trap_softplus_threshold_silent",
+        "hessref/oracle/traps.py",
+        'if name in ("softplus", "softplus_torch") and above:',
+        'if name in ("softplus", "softplus_torch") and above > 99:',
+        ["tests/test_oracle_traps.py"],
+        "thresholded softplus not named in the failure message",
+    ),
 ]
 
 

@@ -32,6 +32,7 @@ LAYERS = {
     "train": 2,
     "landscape": 2,
     "layerwise": 2,
+    "approx": 2,
     "experiments": 3,
     "oracle": 3,
     "conventions": 3,

@@ -37,7 +37,8 @@ def torch_network(model, theta):
     for l in range(1, model.num_layers + 1):
         layers.append(nn.Linear(model.sizes[l - 1], model.sizes[l], dtype=torch.float64))
         if l < model.num_layers:
-            layers.append(getattr(nn, model.activation.torch_name)())
+            name, kwargs = cv.torch_module_spec(model.activation.torch_name)
+            layers.append(getattr(nn, name)(**kwargs))
     net = nn.Sequential(*layers)
     state = {k: torch.from_numpy(v) for k, v in cv.to_state_dict(model, theta).items()}
     net.load_state_dict(state)

@@ -58,7 +58,7 @@ import numpy as np
 
 import hessref as hr
 from hessref.compare import compare
-from hessref.conventions import to_state_dict
+from hessref.conventions import to_state_dict, torch_module_spec
 from hessref.oracle import in_convention, load_fixture, reference_bundle, write_fixture
 
 try:
@@ -314,7 +314,8 @@ if torch is not None:
         for l in range(1, case_model.num_layers + 1):
             layers.append(torch.nn.Linear(case_model.sizes[l - 1], case_model.sizes[l]))
             if l < case_model.num_layers:
-                layers.append(getattr(torch.nn, case_model.activation.torch_name)())
+                name, kwargs = torch_module_spec(case_model.activation.torch_name)
+                layers.append(getattr(torch.nn, name)(**kwargs))
         net_c = torch.nn.Sequential(*layers)
         net_c.load_state_dict(
             {k: torch.from_numpy(v) for k, v in to_state_dict(case_model, case_theta).items()}

@@ -14,7 +14,11 @@ equation (5.5)) hold only away from the kinks.
 
 ``softplus`` is the exact log(1 + eᶻ); ``softplus_torch`` is PyTorch's ``nn.Softplus``
 (threshold 20), which is z itself above 20. The two differ by < 2.1e-9 there, enough to
-fail a 1e-10 comparison of Hessians when pre-activations exceed 20.
+fail a 1e-10 comparison of Hessians when pre-activations exceed 20. So only
+``softplus_torch`` has ``torch_name = "Softplus"``; exact softplus has no ``torch.nn``
+module without a threshold, and its ``torch_name`` ``"Softplus(threshold=inf)"`` says so
+(the constructor call that matches it in float64 up to overflow of eᶻ above ~709; parse
+it with ``hessref.oracle.conventions.torch_module_spec``).
 """
 
 from __future__ import annotations
@@ -48,7 +52,8 @@ class Activation:
     positively_homogeneous : bool
         True when σ(cz) = cσ(z) for c > 0 (ReLU rescaling symmetry, docs/theory.md (9.1)).
     torch_name : str
-        The equivalent ``torch.nn`` module, for documentation and converters.
+        The equivalent ``torch.nn`` module (``"Tanh"``), or its constructor call when the
+        defaults differ (``"Softplus(threshold=inf)"``), for documentation and converters.
     """
 
     name: str
@@ -160,7 +165,10 @@ ACTIVATIONS: dict[str, Activation] = {
         Activation("sigmoid", expit, _sigmoid_d1, _sigmoid_d2, True, False, "Sigmoid"),
         Activation("relu", _relu, _relu_d1, _zeros, False, True, "ReLU"),
         Activation("leaky_relu", _leaky_relu, _leaky_relu_d1, _zeros, False, True, "LeakyReLU"),
-        Activation("softplus", _softplus, expit, _softplus_d2, True, False, "Softplus"),
+        # no nn module is exact softplus; nn.Softplus() itself is softplus_torch (threshold 20)
+        Activation(
+            "softplus", _softplus, expit, _softplus_d2, True, False, "Softplus(threshold=inf)"
+        ),
         Activation("gelu", _gelu, _gelu_d1, _gelu_d2, True, False, "GELU"),
         Activation(
             "softplus_torch",

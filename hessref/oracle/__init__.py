@@ -15,8 +15,12 @@ One concept per module (all public names are importable from ``hessref.oracle``)
   self-describing ``.npz`` files a PyTorch or JAX project can test against without
   installing hessref (byte-reproducible).
 - :mod:`hessref.oracle.catalogue`: :func:`fixture_catalogue`, a small deterministic set
-  of cases (activations × losses × depths, both reductions, ragged batch sizes), and
-  :func:`write_catalogue`.
+  of cases (activations × losses × depths, both reductions, ragged batch sizes, nets on
+  ReLU kinks and on softplus inputs above 20), and :func:`write_catalogue`.
+- :mod:`hessref.oracle.traps`: other tools' activation conventions (JAX's leaky-ReLU slope
+  at 0, the tanh GELU, PyTorch's softplus threshold), named when a comparison fails.
+- :mod:`hessref.oracle.approximations`: ``assert_approximation_close`` for K-FAC, EK-FAC
+  and the Fisher variants against :mod:`hessref.approx`, naming the usual K-FAC mistakes.
 
 :mod:`hessref.testing` builds on these for other projects' test suites.
 """

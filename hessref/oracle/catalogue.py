@@ -41,12 +41,27 @@ class FixtureCase:
     seed: int
     density_points: int = 201
     density_sigma: float = 0.02
+    placement: str = ""
 
     def build(self) -> tuple[MLP, Array, Array, NDArray]:
-        """``(model, theta, X, y)`` of this case."""
-        return random_problem(
+        """``(model, theta, X, y)`` of this case (``placement`` then edits θ and X, see below).
+
+        ``placement="kink"``: X[0] = 0 and b_1[:2] = 0, so sample 0's first two hidden
+        pre-activations are exactly 0 (0·w + 0 has no rounding): a ReLU / leaky-ReLU kink,
+        where σ′(0) is a convention. ``placement="above20"``: b_1[0] = 20.5, so hidden unit 1
+        sees pre-activations just above PyTorch's softplus threshold 20 (most samples),
+        where exact and thresholded softplus differ most (~e^-20, about 1e-10 relative in H).
+        """
+        model, theta, X, y = random_problem(
             self.sizes, self.activation, self.loss, num_samples=self.num_samples, rng=self.seed
         )
+        b1 = model.bias_slice(1)
+        if self.placement == "kink":
+            X[0] = 0.0
+            theta[b1.start : b1.start + 2] = 0.0
+        elif self.placement == "above20":
+            theta[b1.start] = 20.5
+        return model, theta, X, y
 
 
 def random_problem(
@@ -111,20 +126,29 @@ _ACTIVATIONS = (
     "softplus_torch",
 )
 _DEPTHS = {1: (4, 6, 3), 2: (5, 7, 5, 3)}
+#: cases placed on the traps of other tools' conventions (FixtureCase.build, placement)
+_TRAPS = (
+    ("leaky_relu", "mse", "kink"),
+    ("relu", "cross_entropy", "kink"),
+    ("softplus", "mse", "above20"),
+    ("softplus_torch", "cross_entropy", "above20"),
+)
 
 
 def fixture_catalogue() -> list[FixtureCase]:
     """The built-in cases: 8 activations × 2 losses × 2 depths (mean), plus extras.
 
     Extras: sum reduction (tanh/MSE, relu/cross-entropy), an 11-layer net (names W10,
-    W11 sort before W2: the dict-key pitfall) and a single-output MSE net. Sample
+    W11 sort before W2: the dict-key pitfall), a single-output MSE net, and four cases
+    on other tools' traps: exact ReLU / leaky-ReLU kinks (``*-kink``) and softplus
+    pre-activations above 20 (``*-above20``). Sample
     counts 7 to 10 with batch sizes 3 or 4 (ragged last batches). Every case has
     P ≤ 100.
 
     Examples
     --------
     >>> cases = fixture_catalogue(); len(cases), cases[0].name
-    (36, 'identity-mse-d1')
+    (40, 'identity-mse-d1')
     """
     cases = []
     seed = 0
@@ -162,7 +186,25 @@ def fixture_catalogue() -> list[FixtureCase]:
         ),
         FixtureCase("sigmoid-mse-scalar", (3, 5, 1), "sigmoid", "mse", "mean", 8, 3, seed + 3),
     ]
-    return cases
+    return cases + _trap_cases(seed + 4)
+
+
+def _trap_cases(seed: int) -> list[FixtureCase]:
+    """Cases on other tools' traps: exact kinks and softplus pre-activations above 20."""
+    return [
+        FixtureCase(
+            f"{act}-{loss}-d1-{where}",
+            (4, 6, 3),
+            act,
+            loss,
+            "mean",
+            7,
+            3,
+            seed + i,
+            placement=where,
+        )
+        for i, (act, loss, where) in enumerate(_TRAPS)
+    ]
 
 
 def write_catalogue(

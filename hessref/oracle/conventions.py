@@ -464,3 +464,28 @@ def per_sample_factor(model: MLP, loss: str, convention: Convention | str) -> fl
         # nn.MSELoss: Σ_c (f_c − y_c)² = 2ℓ (sum) or its mean over d_L outputs (mean)
         return 2.0 / model.sizes[-1] if conv.reduction == "mean" else 2.0
     return float(conv.loss_scale)
+
+
+def torch_module_spec(torch_name: str) -> tuple[str, dict[str, float]]:
+    """Split an activation's ``torch_name`` into the ``torch.nn`` class and its keyword arguments.
+
+    ``"Tanh"`` → ``("Tanh", {})``; ``"Softplus(threshold=inf)"`` → ``("Softplus",
+    {"threshold": inf})``, so ``getattr(nn, name)(**kwargs)`` builds the matching module
+    (hessref's exact softplus has no threshold; ``nn.Softplus()`` is ``softplus_torch``).
+
+    Examples
+    --------
+    >>> from hessref.core.activations import get_activation
+    >>> torch_module_spec(get_activation("softplus").torch_name)
+    ('Softplus', {'threshold': inf})
+    >>> torch_module_spec(get_activation("softplus_torch").torch_name)
+    ('Softplus', {})
+    """
+    if not isinstance(torch_name, str) or not torch_name:
+        raise TypeError(f"torch_name: expected a non-empty str, got {torch_name!r}")
+    name, _, rest = torch_name.partition("(")
+    kwargs = {}
+    for item in filter(None, (p.strip() for p in rest.rstrip(")").split(","))):
+        key, _, value = item.partition("=")
+        kwargs[key.strip()] = float(value)
+    return name.strip(), kwargs

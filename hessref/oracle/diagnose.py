@@ -96,27 +96,80 @@ def explain_failure(
 
 
 def _factor_note(c: float, loc: _Locator | None, num_samples: int | None) -> str:
-    """Words for theirs ≈ c × reference, naming 1/N and nn.MSELoss's 2/d_L when they fit."""
+    """Words for theirs ≈ c × reference (see :func:`factor_note`)."""
+    return factor_note(c, num_samples, None if loc is None else loc.model.sizes[-1])
+
+
+#: the elementary factors a curvature value picks up, and what each one means
+_PARTS = {
+    "N": "a missing 1/N (N = {N}): theirs sums over the samples where the mean is expected",
+    "1/N": "an extra 1/N (N = {N}): theirs averages over the samples where the sum is expected",
+    "k": "a factor d_L = {k} (the number of outputs): theirs lacks a 1/d_L, or one side "
+    "averages over the outputs and the other does not",
+    "1/k": "an extra 1/d_L (d_L = {k}): theirs averages over the d_L outputs too (as "
+    "nn.MSELoss(reduction='mean') does over all N·d_L entries)",
+    "2": "a factor 2: ‖f − y‖² without hessref's ½",
+    "1/2": "an extra ½",
+}
+
+
+def _factor_candidates(N: int | None, k: int | None) -> list[tuple[float, tuple[str, ...]]]:
+    """(value, parts) for every product of at most one N-, d_L- and 2-factor."""
+    n_opts = [((), 1.0)] + ([(("N",), N), (("1/N",), 1.0 / N)] if N and N > 1 else [])
+    k_opts = [((), 1.0)] + ([(("k",), k), (("1/k",), 1.0 / k)] if k and k > 1 else [])
+    two = [((), 1.0), (("2",), 2.0), (("1/2",), 0.5)]
+    out = []
+    for pn, vn in n_opts:
+        for pk, vk in k_opts:
+            for p2, v2 in two:
+                if pn + pk + p2:
+                    out.append((vn * vk * v2, pn + pk + p2))
+    return out
+
+
+def factor_note(c: float, num_samples: int | None, num_outputs: int | None) -> str:
+    """Words for theirs ≈ c × reference, naming composite factors (N·d_L, 2/d_L, ...).
+
+    Every product of N^{±1}, d_L^{±1} and 2^{±1} that equals c (to 1e-8) is named with
+    its parts; when several fit (e.g. N = d_L) all simplest ones are listed. No fit: a
+    hint to check the reduction and the loss scaling.
+
+    Examples
+    --------
+    >>> factor_note(21.0, 7, 3).split(": ", 1)[1][:40]
+    'a factor N·d_L = 21 = 7 × 3, i.e. a miss'
+    """
     head = f"theirs ≈ {c:.12g} × reference (a constant factor)"
-    if num_samples is not None and num_samples > 1:
-        N = num_samples
-        if np.isclose(c, N, rtol=1e-8):
-            return (
-                f"{head}: a missing 1/N (N = {N}): theirs sums over the samples where "
-                "the mean is expected"
-            )
-        if np.isclose(c, 1.0 / N, rtol=1e-8):
-            return (
-                f"{head}: an extra 1/N (N = {N}): theirs averages over the samples where "
-                "the sum is expected"
-            )
+    fits = [
+        parts
+        for v, parts in _factor_candidates(num_samples, num_outputs)
+        if np.isclose(c, v, rtol=1e-8)
+    ]
+    if fits:
+        fewest = min(len(p) for p in fits)
+        return f"{head}: " + " — or — ".join(
+            _describe(p, num_samples, num_outputs) for p in fits if len(p) == fewest
+        )
     hint = (
         "check the reduction (mean vs sum differ by N) and the loss scaling "
         "(nn.MSELoss is 2/d_L times hessref's mean ½‖f − y‖²)"
     )
-    if loc is not None:
-        hint += f"; here d_L = {loc.model.sizes[-1]}"
+    if num_outputs is not None:
+        hint += f"; here d_L = {num_outputs}"
     return f"{head}: {hint}"
+
+
+def _describe(parts: tuple[str, ...], N: int | None, k: int | None) -> str:
+    text = [_PARTS[p].format(N=N, k=k) for p in parts]
+    if set(parts) == {"N", "k"}:
+        return f"a factor N·d_L = {N * k} = {N} × {k}, i.e. " + " and ".join(text)
+    if set(parts) == {"1/N", "1/k"}:
+        return f"an extra 1/(N·d_L) = 1/{N * k}, i.e. " + " and ".join(text)
+    if set(parts) == {"2", "1/k"}:
+        return "nn.MSELoss's 2/d_L (it is 2/d_L times hessref's mean ½‖f − y‖²): " + " and ".join(
+            text
+        )
+    return " and ".join(text)
 
 
 def _own_region(M: Array, idx: NDArray[np.int64], axes: tuple[int, ...]) -> Array:
