@@ -175,13 +175,22 @@ def _mirror(out: Array, model: MLP) -> None:
 def _propagate(cache: ForwardCache, params: list, m: int, l: int, T: Array | None) -> tuple:
     """S_{m-1,l} = D_{m-1} T_{m-1,l} (N, d_{m-1}, d_l) and T_{m,l} = W_m S_{m-1,l} (N, d_m, d_l).
 
-    ``T`` is T_{m-1,l}, None for the identity at m − 1 = l.
+    ``T`` is T_{m-1,l}, None for the identity at m − 1 = l. There S_{l,l} = D_l is
+    diagonal: T_{l+1,l} = W_{l+1} D_l is a column scaling (no GEMM), and S is returned as
+    None (the adjacent pair's term 2 reads σ′(z_l) directly).
     """
-    dsig = cache.dsigma[m - 2][:, :, None]
-    N, d_l = dsig.shape[0], (T.shape[2] if T is not None else dsig.shape[1])
-    S = dsig * np.eye(d_l) if T is None else dsig * T
-    # T_{m,l} = W_m S_{m-1,l}: (N·d_l, d_{m-1}) @ W_mᵀ, then back to (N, d_m, d_l)
     Wm = params[m - 1][0]
+    if T is None:  # T[n, q, o] = W_m[q, o] σ′(z_l)[n, o]: the values of W_m D_l exactly,
+        # laid out (n, o, q) like the GEMM result below, so the products downstream see
+        # the same memory order (and give the same bits)
+        dsig = cache.dsigma[m - 2]
+        T = np.empty((dsig.shape[0], *Wm.T.shape))  # C order (n, o, q)
+        np.multiply(Wm.T[None, :, :], dsig[:, :, None], out=T)
+        return None, T.transpose(0, 2, 1)
+    dsig = cache.dsigma[m - 2][:, :, None]
+    N, d_l = dsig.shape[0], T.shape[2]
+    S = dsig * T
+    # T_{m,l} = W_m S_{m-1,l}: (N·d_l, d_{m-1}) @ W_mᵀ, then back to (N, d_m, d_l)
     T = (S.transpose(0, 2, 1).reshape(N * d_l, -1) @ Wm.T).reshape(N, d_l, -1)
     return S, T.transpose(0, 2, 1)
 
