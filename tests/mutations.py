@@ -596,7 +596,7 @@ MUTATIONS: list[Mutation] = [
         "np.multiply(Wm.T[None, :, :], dsig[:, :, None], out=T)",
         "np.multiply(Wm.T[None, :, :], dsig[:, None, :], out=T)",
         ["tests/test_dense_blocks.py", *ENGINE],
-        "T_{l+1,l} = W D_l scaled by σ′ of the wrong index (square layers: silent shapes)",
+        "T_{l+1,l} = W D_l scaled by σ′ on the wrong axis (wrong values for square layers)",
     ),
     M(
         "scalar_kind_value_error",
