@@ -55,9 +55,10 @@ def _output_curvatures(problem: Problem, cache: ForwardCache, kinds: tuple) -> t
     """δ_m (N, d_m) for m = 1..L (index m-1) and, per kind, the list of M_m (N, d_m, d_m).
 
     δ_m and g_m come from the one backward pass (:func:`backward_deltas`), s A from the
-    loss evaluated once at F: both are shared by every kind.
+    loss evaluated once at F: both are shared by every kind. G alone needs no δ (None).
     """
-    deltas, gs = backward_deltas(problem, cache)
+    only_g = all(kind == Curvature.G for kind in kinds)
+    deltas, gs = (None, None) if only_g else backward_deltas(problem, cache)
     sA = problem.scale * loss_at(problem, cache).hessian()  # M_L = s A (N, k, k)
     return deltas, [_curvature_recursion(problem.params, cache, gs, sA, kind) for kind in kinds]
 
