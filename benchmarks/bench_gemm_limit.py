@@ -23,7 +23,9 @@ worker processes, one importing hessref from DIR and one from this tree (each wa
 up, then times GEMM, ``hessian`` and ``gauss_newton`` once per round at one BLAS
 thread); the best round of each is reported against the best GEMM of the whole run,
 together with the load average and the busiest other processes (the machine may be
-shared: repeat ≥ 5 times).
+shared: repeat ≥ 5 times). ``--keep-freed`` runs both workers with glibc told to keep
+freed memory (``GLIBC_TUNABLES``): the difference to a plain run is the cost of page
+faults on memory the allocator returned to the kernel and got back.
 """
 
 from __future__ import annotations
@@ -99,7 +101,12 @@ def busiest_processes(count: int = 5) -> list[str]:
     return [line[:110] for line in out[1 : count + 1]]
 
 
-def compare(baseline: str, repeats: int, n: int, out: str) -> None:
+#: glibc keeps freed memory for reuse instead of returning it to the kernel (diagnosis of
+#: the page-fault share: with it, repeated calls fault almost never)
+KEEP_FREED = "glibc.malloc.mmap_threshold=4294967296:glibc.malloc.trim_threshold=4294967296"
+
+
+def compare(baseline: str, repeats: int, n: int, out: str, keep_freed: bool = False) -> None:
     """Before (``baseline`` tree) → after (this tree), rounds alternating in fresh workers."""
     trees = {"before": str(Path(baseline).resolve()), "after": str(Path(__file__).parents[1])}
     runs: dict[str, list] = {label: [] for label in trees}
@@ -107,12 +114,17 @@ def compare(baseline: str, repeats: int, n: int, out: str) -> None:
     for _ in range(repeats):
         for label, tree in trees.items():
             env = dict(os.environ, PYTHONPATH=tree, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+            if keep_freed:
+                env["GLIBC_TUNABLES"] = KEEP_FREED
             cmd = [sys.executable, __file__, "--round", "--n", str(n)]
             res = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
             runs[label].append(json.loads(res.stdout.splitlines()[-1]))
     gemm = min(r["gemm_2NP2"][0] for v in runs.values() for r in v)
     gemm_user = min(r["gemm_2NP2"][2] for v in runs.values() for r in v)
-    print(f"[20, 50, 50, 5] tanh CE, N = {n}; {repeats} rounds per tree; best GEMM {gemm:.3f} s")
+    print(
+        f"[20, 50, 50, 5] tanh CE, N = {n}; {repeats} rounds per tree; best GEMM {gemm:.3f} s"
+        + ("; GLIBC_TUNABLES keeps freed memory" if keep_freed else "")
+    )
     table = {}
     for label, rounds in runs.items():
         for job in ("hessian", "gauss_newton"):
@@ -138,11 +150,16 @@ def main() -> None:
     ap.add_argument("--out", default="/tmp/bench_gemm_limit.json")
     ap.add_argument("--baseline", help="older hessref tree: before → after in one run")
     ap.add_argument("--round", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument(
+        "--keep-freed",
+        action="store_true",
+        help="with --baseline: workers run with glibc keeping freed memory (page-fault diagnosis)",
+    )
     args = ap.parse_args()
     if args.round:
         return one_round(args.n)
     if args.baseline:
-        return compare(args.baseline, args.repeats, args.n, args.out)
+        return compare(args.baseline, args.repeats, args.n, args.out, args.keep_freed)
     model = hr.MLP([20, 50, 50, 5], activation="tanh")
     rng = np.random.default_rng(0)
     X = rng.standard_normal((args.n, 20))
