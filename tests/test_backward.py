@@ -22,6 +22,7 @@ from hessref.core.kinds import Curvature
 from hessref.core.losses import get_loss
 from hessref.core.mlp import backprop_seed_sums, backprop_seeds, backpropagate, forward
 from hessref.core.problem import make_problem
+from hessref.core.rop import curvature_matmat
 
 ACT = {"tanh": anp.tanh, "softplus": lambda z: anp.logaddexp(0.0, z)}
 
@@ -129,7 +130,7 @@ def test_loss_at_computes_softmax_once_and_matches_scipy(monkeypatch):
     cache = forward(model, prob.params, prob.X, second_order=True)
     V = rng.normal(size=(model.num_params, 2))
     for kind in Curvature:
-        hr.core.rop.curvature_matmat(prob, V, kind, cache=cache)
+        curvature_matmat(prob, V, kind, cache=cache)
     assert loss_at(prob, cache) is cache.output and len(calls) == 1
     calls.clear()
     dense.dense_curvatures(prob, tuple(Curvature))
