@@ -158,8 +158,8 @@ def _logit_means(p, counts: NDArray) -> Array:
         for start in range(0, members.size, rows):
             X = p.X[members[start : start + rows]]
             cache = forward(model, p.params, X)
-            prob = softmax(cache.F, axis=1)  # (n, C)
-            seeds = np.sqrt(prob)[:, :, None] * (np.eye(C) - prob[:, None, :])  # (n, c′, C)
+            # the loss's factor B at F (one softmax): row c′ = √p_{c′}(e_{c′} − p), (n, c′, C)
+            seeds = p.loss.at(cache.F, p.y[members[start : start + rows]]).hessian_factor()
             sums[c] += backprop_seed_sums(model, p.params, cache, seeds)
     return sums / counts[:, None, None]
 

@@ -15,6 +15,7 @@ import pytest
 import hessref as hr
 from hessref import spectrum as sp
 from hessref.core import dense, validation
+from hessref.core.kinds import Curvature
 from hessref.core.problem import make_problem
 from hessref.core.rop import curvature_matmat
 from hessref.core.textbook import textbook_curvature
@@ -152,13 +153,27 @@ def test_cross_entropy_with_one_output_is_refused_with_advice() -> None:
         )
 
 
-@pytest.mark.parametrize("mode", ["hesian", "GGN", "", None])
-def test_mode_typo_raises(mode) -> None:
+@pytest.mark.parametrize(
+    ("mode", "exc"), [("hesian", ValueError), ("", ValueError), (None, TypeError)]
+)
+def test_mode_typo_raises(mode, exc) -> None:
+    """A typo must not return zeros: unknown names are ValueErrors, non-strings TypeErrors
+    (the one policy of core.validation); the message lists the accepted spellings."""
     p = make_problem(MODEL, THETA, X, Y)
-    with pytest.raises(ValueError, match=r"mode: expected one of 'hessian', 'ggn', 'residual'"):
+    pattern = r"mode: expected one of 'H', 'G', 'R' \(or 'hessian', 'ggn', 'residual'\)"
+    with pytest.raises(exc, match=pattern):
         curvature_matmat(p, np.eye(P), mode=mode)
-    with pytest.raises(ValueError, match=r"mode: expected one of"):
+    with pytest.raises(exc, match=pattern):
         dense.dense_curvature(p, mode)
+
+
+@pytest.mark.parametrize("spelling", ["G", "ggn", "GGN", Curvature.G])
+def test_mode_spellings_are_one_kind(spelling) -> None:
+    """Every spelling Curvature.parse accepts gives the same bits as the 0.2 mode name."""
+    p = make_problem(MODEL, THETA, X, Y)
+    V = np.random.default_rng(3).normal(size=(P, 3))
+    assert np.array_equal(curvature_matmat(p, V, mode=spelling), curvature_matmat(p, V, "ggn"))
+    assert np.array_equal(dense.dense_curvature(p, spelling), dense.dense_curvature(p, "ggn"))
 
 
 def test_memory_check_counts_chunk_workspace(monkeypatch) -> None:

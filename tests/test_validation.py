@@ -160,3 +160,52 @@ def test_dense_request_that_cannot_fit_is_refused_up_front(monkeypatch):
     monkeypatch.undo()
     with pytest.raises(MemoryError, match=r"needs about .* GiB .* bytes"):
         validation.check_dense_fits("hessian", big.num_params * 100)
+
+
+SCALAR_CHECKERS = {
+    "check_real": lambda v: validation.check_real("x", v),
+    "check_finite_float": lambda v: validation.check_finite_float("x", v),
+    "check_positive_float": lambda v: validation.check_positive_float("x", v),
+    "check_nonnegative_float": lambda v: validation.check_nonnegative_float("x", v),
+    "check_probability": lambda v: validation.check_probability("x", v),
+    "check_positive_int": lambda v: validation.check_positive_int("x", v),
+}
+
+
+@pytest.mark.parametrize("checker", sorted(SCALAR_CHECKERS))
+@pytest.mark.parametrize("value", ["0.1", "3", None, True, np.bool_(True), 1j, [0.5], np.ones(1)])
+def test_one_scalar_policy_wrong_kind_is_a_type_error(checker, value):
+    """Every scalar checker answers the same input the same way: TypeError for a wrong kind
+    (the string '0.1' included), naming the argument and the kind given."""
+    with pytest.raises(TypeError, match=r"^x: expected .*got "):
+        SCALAR_CHECKERS[checker](value)
+
+
+@pytest.mark.parametrize(
+    ("checker", "value"),
+    [
+        ("check_real", float("nan")),
+        ("check_finite_float", np.inf),
+        ("check_positive_float", 0.0),
+        ("check_positive_float", -1),
+        ("check_nonnegative_float", -1e-300),
+        ("check_probability", 1.5),
+        ("check_probability", -0.1),
+        ("check_positive_int", 0),
+        ("check_positive_int", np.int64(-2)),
+    ],
+)
+def test_one_scalar_policy_bad_value_is_a_value_error(checker, value):
+    with pytest.raises(ValueError, match=r"^x: expected "):
+        SCALAR_CHECKERS[checker](value)
+
+
+def test_scalar_checkers_accept_and_convert():
+    assert validation.check_positive_float("x", np.float32(0.5)) == 0.5
+    assert validation.check_real("x", 3) == 3.0 and type(validation.check_real("x", 3)) is float
+    assert validation.check_positive_int("x", np.int32(4)) == 4
+    assert validation.check_probability("x", 1.0) == 1.0
+    with pytest.raises(ValueError, match=r"x: expected a probability in \(0, 1\), got 1.0"):
+        validation.check_probability("x", 1.0, open_interval=True)
+    with pytest.raises(TypeError, match=r"x: expected an integer >= 1, got float 2.0"):
+        validation.check_positive_int("x", 2.0)

@@ -39,10 +39,11 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from hessref.core.backward import backward_deltas, loss_at
+from hessref.core.kinds import Curvature
 from hessref.core.mlp import MLP, ForwardCache, forward
 from hessref.core.problem import Problem, check_model, make_problem
-from hessref.core.rop import MODES
-from hessref.core.validation import as_float_array, check_choice, check_dense_fits
+from hessref.core.validation import as_float_array, check_dense_fits
 
 Array = NDArray[np.float64]
 
@@ -50,14 +51,25 @@ _WORKSPACE_BYTES = 64 * 2**20  # per-chunk bound for the largest (N_chunk, ·) i
 _TILE = 256  # rows per tile when expanding/mirroring blocks (bounded temporaries)
 
 
-def _output_curvature(problem: Problem, cache: ForwardCache, mode: str) -> tuple[list, list]:
-    """δ_m (N, d_m) and M_m (N, d_m, d_m) for m = 1..L (index m-1), by backprop."""
-    params, loss, s = problem.params, problem.loss, problem.scale
-    F, y = cache.F, problem.y
-    N, k = F.shape
-    delta = s * loss.gradient(F, y)
-    M = s * loss.hessian(F, y) if mode != "residual" else np.zeros((N, k, k))
-    deltas, Ms = [delta], [M]
+def _output_curvatures(problem: Problem, cache: ForwardCache, kinds: tuple) -> tuple[list, list]:
+    """δ_m (N, d_m) for m = 1..L (index m-1) and, per kind, the list of M_m (N, d_m, d_m).
+
+    δ_m and g_m come from the one backward pass (:func:`backward_deltas`), s A from the
+    loss evaluated once at F: both are shared by every kind. G alone needs no δ (None).
+    """
+    only_g = all(kind == Curvature.G for kind in kinds)
+    deltas, gs = (None, None) if only_g else backward_deltas(problem, cache)
+    sA = problem.scale * loss_at(problem, cache).hessian()  # M_L = s A (N, k, k)
+    return deltas, [_curvature_recursion(problem.params, cache, gs, sA, kind) for kind in kinds]
+
+
+def _curvature_recursion(params: list, cache: ForwardCache, gs: list, sA: Array, kind) -> list:
+    """M_m for m = 1..L (docs/theory.md (7.1)): M_L = s A (0 for R), then
+    M_m = D_m W_{m+1}ᵀ M_{m+1} W_{m+1} D_m + diag(σ″(z_m) ⊙ g_m) (σ″ term dropped for G).
+    """
+    N, k = sA.shape[:2]
+    M = sA if kind != Curvature.R else np.zeros((N, k, k))
+    Ms = [M]
     for m in range(len(params) - 1, 0, -1):
         W = params[m][0]  # W_{m+1} (d_{m+1}, d_m)
         d_next, d_m = W.shape
@@ -66,14 +78,11 @@ def _output_curvature(problem: Problem, cache: ForwardCache, mode: str) -> tuple
         MW = (M.reshape(N * d_next, d_next) @ W).reshape(N, d_next, d_m)
         M = (MW.transpose(0, 2, 1).reshape(N * d_m, d_next) @ W).reshape(N, d_m, d_m)
         M *= dsig[:, :, None] * dsig[:, None, :]
-        g = delta @ W
-        if mode != "ggn":
+        if kind != Curvature.G:
             idx = np.arange(d_m)
-            M[:, idx, idx] += cache.d2sigma[m - 1] * g
-        delta = g * dsig
-        deltas.append(delta)
+            M[:, idx, idx] += cache.d2sigma[m - 1] * gs[m - 1]
         Ms.append(M)
-    return deltas[::-1], Ms[::-1]
+    return Ms[::-1]
 
 
 def _augment(a: Array) -> Array:
@@ -167,13 +176,22 @@ def _mirror(out: Array, model: MLP) -> None:
 def _propagate(cache: ForwardCache, params: list, m: int, l: int, T: Array | None) -> tuple:
     """S_{m-1,l} = D_{m-1} T_{m-1,l} (N, d_{m-1}, d_l) and T_{m,l} = W_m S_{m-1,l} (N, d_m, d_l).
 
-    ``T`` is T_{m-1,l}, None for the identity at m − 1 = l.
+    ``T`` is T_{m-1,l}, None for the identity at m − 1 = l. There S_{l,l} = D_l is
+    diagonal: T_{l+1,l} = W_{l+1} D_l is a column scaling (no GEMM), and S is returned as
+    None (the adjacent pair's term 2 reads σ′(z_l) directly).
     """
-    dsig = cache.dsigma[m - 2][:, :, None]
-    N, d_l = dsig.shape[0], (T.shape[2] if T is not None else dsig.shape[1])
-    S = dsig * np.eye(d_l) if T is None else dsig * T
-    # T_{m,l} = W_m S_{m-1,l}: (N·d_l, d_{m-1}) @ W_mᵀ, then back to (N, d_m, d_l)
     Wm = params[m - 1][0]
+    if T is None:  # T[n, q, o] = W_m[q, o] σ′(z_l)[n, o]: the values of W_m D_l exactly,
+        # laid out (n, o, q) like the GEMM result below, so the products downstream see
+        # the same memory order (and give the same bits)
+        dsig = cache.dsigma[m - 2]
+        T = np.empty((dsig.shape[0], *Wm.T.shape))  # C order (n, o, q)
+        np.multiply(Wm.T[None, :, :], dsig[:, :, None], out=T)
+        return None, T.transpose(0, 2, 1)
+    dsig = cache.dsigma[m - 2][:, :, None]
+    N, d_l = dsig.shape[0], T.shape[2]
+    S = dsig * T
+    # T_{m,l} = W_m S_{m-1,l}: (N·d_l, d_{m-1}) @ W_mᵀ, then back to (N, d_m, d_l)
     T = (S.transpose(0, 2, 1).reshape(N * d_l, -1) @ Wm.T).reshape(N, d_l, -1)
     return S, T.transpose(0, 2, 1)
 
@@ -189,10 +207,10 @@ def _add_pair(
     N, K, L = T.shape[0], len(modes), len(Ms[0])
     d_m, d_l, dm1, dl1 = T.shape[1], T.shape[2], abar[m - 1].shape[1], abar[l - 1].shape[1]
     Y1 = (abar[m - 1][:, :, None] * abar[l - 1][:, None, :]).reshape(N, -1)
-    for k, mode in enumerate(modes):
-        if not (mode == "residual" and m == L):  # there M_L = 0: no term 1
+    for k, kind in enumerate(modes):
+        if not (kind == Curvature.R and m == L):  # there M_L = 0: no term 1
             _gemm_accumulate(buf[k], np.matmul(Ms[k][m - 1], T).reshape(N, -1), Y1, first)
-    with_t2 = [k for k in range(K) if modes[k] != "ggn"]
+    with_t2 = [k for k in range(K) if modes[k] != Curvature.G]
     if not with_t2:
         return
     X2 = (deltas[m - 1][:, :, None] * abar[l - 1][:, None, :]).reshape(N, -1)
@@ -220,11 +238,10 @@ def _accumulate_chunk(
     order (q, o, j, i); ``diags[l - 1]`` the compressed diagonal sums of all K modes.
     """
     model, params = problem.model, problem.params
-    cache = forward(model, params, problem.X, second_order=modes != ("ggn",))
-    curvatures = [_output_curvature(problem, cache, mode) for mode in modes]
-    Ms = [c[1] for c in curvatures]  # δ_m is the same in every mode
+    cache = forward(model, params, problem.X, second_order=modes != (Curvature.G,))
+    deltas, Ms = _output_curvatures(problem, cache, modes)  # δ_m is the same in every mode
     abar = [_augment(a) for a in cache.A]  # ā_0 .. ā_{L-1}
-    curv = (curvatures[0][0], Ms, abar, cache.dsigma)
+    curv = (deltas, Ms, abar, cache.dsigma)
     for l in range(1, model.num_layers + 1):
         _diagonal_gemm(diags[l - 1], [M[l - 1] for M in Ms], abar[l - 1], first)
         T = None  # T_{m,l}; None stands for the identity at m = l
@@ -289,9 +306,12 @@ def _sum_shapes(model: MLP, num_modes: int) -> tuple[dict, list]:
     return pairs, diags
 
 
-def dense_curvatures(problem: Problem, modes: tuple[str, ...]) -> list[Array]:
-    """Dense M ∈ {H, G, R} for each of ``modes`` ("hessian", "ggn", "residual") in ONE
-    pass over the data; each (P, P) and exactly symmetric.
+def dense_curvatures(problem: Problem, modes: tuple[Curvature | str, ...]) -> list[Array]:
+    """Dense M ∈ {H, G, R} for each of ``modes`` in ONE pass over the data; each (P, P)
+    and exactly symmetric. Each M has its own block sums (H is accumulated, not G + R).
+
+    ``modes`` are :class:`~hessref.core.kinds.Curvature` members or any spelling
+    :meth:`Curvature.parse` accepts ("H"/"hessian", "G"/"ggn", "R"/"residual").
 
     Over sample chunks, the blocks m > l are summed in GEMM order and the diagonal
     blocks as their symmetric-compressed sums (module docstring), the first chunk's
@@ -300,8 +320,7 @@ def dense_curvatures(problem: Problem, modes: tuple[str, ...]) -> list[Array]:
     forward pass, T_{m,l}, S and the ā ā products. Workspace: the off-diagonal block
     sums (≤ P²/2 per mode) plus one sample chunk.
     """
-    for mode in modes:
-        check_choice("mode", mode, MODES)
+    modes = tuple(Curvature.parse(mode, argument="mode") for mode in modes)
     model, K = problem.model, len(modes)
     sizes, L = model.sizes, model.num_layers
     aug = [d + 1 for d in sizes]
@@ -309,7 +328,7 @@ def dense_curvatures(problem: Problem, modes: tuple[str, ...]) -> list[Array]:
     pairs = {key: np.zeros((K, *shape)) for key, shape in pair_shapes.items()}
     diags = [np.zeros(shape) for shape in diag_shapes]
     for index, chunk in enumerate(problem.chunks(_chunk_rows(problem))):
-        _accumulate_chunk(pairs, diags, chunk, tuple(modes), first=index == 0)
+        _accumulate_chunk(pairs, diags, chunk, modes, first=index == 0)
     outs = [np.empty((model.num_params, model.num_params)) for _ in modes]
     for l in range(1, L + 1):
         for k, part in enumerate(np.split(diags[l - 1], K)):
@@ -323,12 +342,55 @@ def dense_curvatures(problem: Problem, modes: tuple[str, ...]) -> list[Array]:
     return outs
 
 
-def dense_curvature(problem: Problem, mode: str) -> Array:
-    """Dense M ∈ {H, G, R} (mode "hessian", "ggn" or "residual"), shape (P, P), symmetric.
+def dense_curvature(problem: Problem, mode: Curvature | str) -> Array:
+    """Dense M ∈ {H, G, R} (a Curvature or its spelling), shape (P, P), symmetric.
 
-    Any other ``mode`` raises ``ValueError`` (a typo must not return zeros).
+    Any other ``mode`` raises (a typo must not return zeros).
     """
     return dense_curvatures(problem, (mode,))[0]
+
+
+def curvature_matrices(
+    model: MLP,
+    theta: ArrayLike,
+    X: ArrayLike,
+    y: ArrayLike,
+    kinds: tuple[Curvature | str, ...] = (Curvature.H, Curvature.G, Curvature.R),
+    *,
+    loss: str = "mse",
+    reduction: str = "mean",
+) -> tuple[Array, ...]:
+    """Exact dense H, G and/or R in ONE pass over the data, e.g. ``H, G, R = ...``.
+
+    What :func:`hessian` and :func:`~hessref.core.ggn.gauss_newton` give, for several
+    kinds at once: the kinds share the forward pass, the backward pass, T_{m,l} and the
+    ā ā products, and each kind keeps its own block sums (H is accumulated, not formed
+    as G + R). Arguments as in :func:`hessian`; ``kinds`` are Curvature members or
+    their spellings ("H", "G", "R", "hessian", ...).
+
+    Returns
+    -------
+    tuple of ndarray, each (P, P), symmetric, in the order of ``kinds``.
+
+    Raises
+    ------
+    MemoryError
+        Up front, if ``len(kinds)`` P×P float64 results would not fit.
+
+    Examples
+    --------
+    >>> import numpy as np, hessref as hr
+    >>> model = hr.MLP([3, 4, 2], activation="tanh")
+    >>> X = np.random.default_rng(0).normal(size=(6, 3)); y = np.array([0, 1, 1, 0, 1, 0])
+    >>> H, G, R = curvature_matrices(model, model.init(rng=0), X, y, loss="cross_entropy")
+    >>> bool(np.allclose(H, G + R, rtol=0, atol=1e-15))
+    True
+    """
+    kinds = tuple(Curvature.parse(kind, argument="kinds") for kind in kinds)
+    p = make_problem(model, theta, X, y, loss, reduction)
+    P, K = p.model.num_params, len(kinds)
+    check_dense_fits("curvature_matrices", P, K, chunk_workspace_bytes(p, K))
+    return tuple(dense_curvatures(p, kinds))
 
 
 def hessian(
@@ -371,7 +433,7 @@ def hessian(
     """
     p = make_problem(model, theta, X, y, loss, reduction)
     check_dense_fits("hessian", p.model.num_params, 1, chunk_workspace_bytes(p, 1))
-    return dense_curvature(p, "hessian")
+    return dense_curvature(p, Curvature.H)
 
 
 def layer_block(model: MLP, M: ArrayLike, l: int, m: int) -> Array:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from hessref.core.backward import loss_at
+from hessref.core.kinds import Curvature
 from hessref.core.mlp import MLP, backprop_gradient, backprop_seeds, forward
 from hessref.core.problem import (
     Problem,
@@ -38,7 +40,7 @@ def outputs(model: MLP, theta: ArrayLike, X: ArrayLike) -> Array:
     model = check_model(model)
     theta = check_theta(model, theta)
     X = check_inputs(model, X)
-    return forward(model, model.unflatten(theta), X).F
+    return forward(model, model._unflatten_unchecked(theta), X).F
 
 
 def loss(
@@ -101,7 +103,7 @@ def problem_loss(p: Problem) -> float:
     times (training loops, loss slices); ``p.scale`` is the per-sample weight s.
     """
     F = forward(p.model, p.params, p.X).F
-    return float(p.scale * p.loss.value(F, p.y).sum())
+    return float(p.scale * p.loss.at(F, p.y).values.sum())
 
 
 def problem_loss_and_gradient(p: Problem) -> tuple[float, Array]:
@@ -112,9 +114,10 @@ def problem_loss_and_gradient(p: Problem) -> tuple[float, Array]:
     scale=...)``.
     """
     cache = forward(p.model, p.params, p.X)
-    value = float(p.scale * p.loss.value(cache.F, p.y).sum())
-    grads = backprop_gradient(p.params, cache, p.scale * p.loss.gradient(cache.F, p.y))
-    return value, p.model.flatten(grads)
+    out = loss_at(p, cache)  # ℓ and r from one evaluation of the loss at F
+    value = float(p.scale * out.values.sum())
+    grads = backprop_gradient(p.params, cache, p.scale * out.r)
+    return value, p.model._flatten_unchecked(grads)
 
 
 def jacobian(model: MLP, theta: ArrayLike, X: ArrayLike) -> Array:
@@ -132,7 +135,7 @@ def jacobian(model: MLP, theta: ArrayLike, X: ArrayLike) -> Array:
     model = check_model(model)
     theta = check_theta(model, theta)
     X = check_inputs(model, X)
-    params = model.unflatten(theta)
+    params = model._unflatten_unchecked(theta)
     cache = forward(model, params, X)
     N, k = X.shape[0], model.sizes[-1]
     seeds = np.broadcast_to(np.eye(k), (N, k, k))
@@ -173,5 +176,5 @@ def hvp(
     """
     p = make_problem(model, theta, X, y, loss, reduction)
     V = check_directions(p.model, V)
-    out = curvature_matmat(p, V.reshape(p.model.num_params, -1), mode="hessian")
+    out = curvature_matmat(p, V.reshape(p.model.num_params, -1), mode=Curvature.H)
     return out.reshape(V.shape)

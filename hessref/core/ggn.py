@@ -15,7 +15,9 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from hessref.core.backward import loss_at
 from hessref.core.dense import chunk_workspace_bytes, dense_curvatures
+from hessref.core.kinds import Curvature
 from hessref.core.mlp import MLP, backprop_seeds, forward
 from hessref.core.problem import Problem, make_problem
 from hessref.core.validation import check_dense_fits
@@ -30,7 +32,7 @@ def scaled_jacobian(problem: Problem) -> Array:
     √p_c J_iᵀ(e_c − p), Papyan's δ_{i,c} (docs/theory.md (10.1)). G = s Σ_i (B_i J_i)ᵀ(B_i J_i).
     """
     cache = forward(problem.model, problem.params, problem.X)
-    B = problem.loss.hessian_factor(cache.F, problem.y)
+    B = loss_at(problem, cache).hessian_factor()
     return backprop_seeds(problem.model, problem.params, cache, B)
 
 
@@ -76,5 +78,5 @@ def gauss_newton(
     """
     p = make_problem(model, theta, X, y, loss, reduction)
     check_dense_fits("gauss_newton", p.model.num_params, 2, chunk_workspace_bytes(p, 2))
-    G, R = dense_curvatures(p, ("ggn", "residual"))
+    G, R = dense_curvatures(p, (Curvature.G, Curvature.R))
     return G, R

@@ -8,6 +8,8 @@ equations (3.1)-(3.4)):
 - ``hessian(F, y)``      A_i = ∇²_f ℓ_i, shape (N, k, k)
 - ``hessian_matvec(F, y, U)``  A_i u_{i,j} for U of shape (N, K, k), without forming A
 - ``hessian_factor(F, y)``     B_i with B_iᵀ B_i = A_i, shape (N, k, k); used for G = Σ (B J)ᵀ(B J)
+- ``at(F, y)``           all of the above at one F as a :class:`LossAt` (the softmax of
+  cross-entropy computed once); what the engine uses
 
 | name | ℓ(f, y) | r | A | B (rows) |
 |---|---|---|---|---|
@@ -26,14 +28,25 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.special import log_softmax, softmax
 
 Array = NDArray[np.float64]
 
 
+def _shifted_exp(F: Array) -> tuple[Array, Array, Array]:
+    """``(F − max_c f_c, exp(F − max_c f_c), Σ_c exp(f_c − max))`` per row (N, k), (N, k), (N, 1).
+
+    The one exp pass behind both softmax p = exp / Σ and log-softmax = shifted − log Σ,
+    in the arithmetic of ``scipy.special.softmax`` / ``log_softmax`` (the same bits for
+    finite F); stable, no clipping, so logits of ±1e4 are fine.
+    """
+    shifted = F - F.max(axis=-1, keepdims=True)
+    e = np.exp(shifted)
+    return shifted, e, e.sum(axis=-1, keepdims=True)
+
+
 def _softmax(F: Array) -> Array:
-    # exp(f - max) / Σ exp(f - max): stable, and Σ_c p_c = 1 to rounding
-    return softmax(F, axis=-1)
+    _, e, total = _shifted_exp(F)
+    return e / total  # Σ_c p_c = 1 to rounding
 
 
 # --- mean squared error, ℓ = ½‖f − y‖² -------------------------------------------------
@@ -57,43 +70,114 @@ def _mse_hessian_matvec(F: Array, Y: Array, U: Array) -> Array:
     return U
 
 
-# --- softmax cross-entropy, ℓ = −log softmax(f)_y ---------------------------------------
-
-
-def _ce_value(F: Array, y: NDArray[np.int64]) -> Array:
-    logp = log_softmax(F, axis=1)
-    return -logp[np.arange(F.shape[0]), y]
-
-
-def _ce_gradient(F: Array, y: NDArray[np.int64]) -> Array:
-    r = _softmax(F)
-    r[np.arange(F.shape[0]), y] -= 1.0
-    return r
-
-
-def _ce_hessian(F: Array, y: NDArray[np.int64]) -> Array:
-    p = _softmax(F)
-    A = -p[:, :, None] * p[:, None, :]
-    idx = np.arange(F.shape[1])
-    A[:, idx, idx] += p
-    return A
-
-
-def _ce_hessian_matvec(F: Array, y: NDArray[np.int64], U: Array) -> Array:
-    # (diag(p) - p pᵀ) u = p ⊙ (u - pᵀu), batched over the K directions of U (N, K, k)
-    p = _softmax(F)[:, None, :]
-    return p * (U - np.sum(U * p, axis=-1, keepdims=True))
-
-
 def _mse_factor(F: Array, Y: Array) -> Array:
     return _mse_hessian(F, Y)
 
 
-def _ce_factor(F: Array, y: NDArray[np.int64]) -> Array:
-    p = _softmax(F)
-    k = F.shape[1]
+def _mse_at(F: Array, Y: Array) -> LossAt:
+    r = _mse_gradient(F, Y)  # = F − Y = D, so ℓ = ½‖r‖²
+    return LossAt("mse", F, Y, 0.5 * np.einsum("nk,nk->n", r, r), r, None)
+
+
+# --- softmax cross-entropy, ℓ = −log softmax(f)_y ---------------------------------------
+
+
+def _ce_residual(p: Array, y: NDArray[np.int64]) -> Array:
+    r = p.copy()
+    r[np.arange(p.shape[0]), y] -= 1.0
+    return r
+
+
+def _ce_hessian_of(p: Array) -> Array:
+    A = -p[:, :, None] * p[:, None, :]
+    idx = np.arange(p.shape[1])
+    A[:, idx, idx] += p
+    return A
+
+
+def _ce_matvec_of(p: Array, U: Array) -> Array:
+    # (diag(p) - p pᵀ) u = p ⊙ (u - pᵀu), batched over the K directions of U (N, K, k)
+    p = p[:, None, :]
+    return p * (U - np.sum(U * p, axis=-1, keepdims=True))
+
+
+def _ce_factor_of(p: Array) -> Array:
+    k = p.shape[1]
     B = np.eye(k)[None, :, :] - p[:, None, :]  # row c: e_c − p
     return B * np.sqrt(p)[:, :, None]  # row c scaled by √p_c
+
+
+def _ce_at(F: Array, y: NDArray[np.int64]) -> LossAt:
+    shifted, e, total = _shifted_exp(F)  # ONE exp pass for ℓ, r and every A product
+    p = e / total
+    # ℓ_i = −log softmax(f_i)_{y_i} = −(shifted[i, y_i] − log Σ_c exp)
+    values = -(shifted[np.arange(F.shape[0]), y] - np.log(total[:, 0]))
+    return LossAt("cross_entropy", F, y, values, _ce_residual(p, y), p)
+
+
+def _ce_value(F: Array, y: NDArray[np.int64]) -> Array:
+    return _ce_at(F, y).values
+
+
+def _ce_gradient(F: Array, y: NDArray[np.int64]) -> Array:
+    return _ce_residual(_softmax(F), y)
+
+
+def _ce_hessian(F: Array, y: NDArray[np.int64]) -> Array:
+    return _ce_hessian_of(_softmax(F))
+
+
+def _ce_hessian_matvec(F: Array, y: NDArray[np.int64], U: Array) -> Array:
+    return _ce_matvec_of(_softmax(F), U)
+
+
+def _ce_factor(F: Array, y: NDArray[np.int64]) -> Array:
+    return _ce_factor_of(_softmax(F))
+
+
+@dataclass(frozen=True)
+class LossAt:
+    """A loss evaluated ONCE at outputs F (N, k) and targets y: ℓ_i, r_i and what A needs.
+
+    Built by ``Loss.at(F, y)``; the engine (gradient, R-op, dense blocks) takes every
+    output-space quantity of one F from here, so the softmax of a chunk is computed once.
+
+    Attributes
+    ----------
+    name : str
+        The loss's name.
+    F, y : ndarray
+        The outputs and targets it was evaluated at.
+    values : ndarray, shape (N,)
+        ℓ_i (unscaled).
+    r : ndarray, shape (N, k)
+        r_i = ∇_f ℓ_i.
+    probs : ndarray, shape (N, k), or None
+        softmax(f_i) for cross-entropy (A_i = diag(p) − ppᵀ); None for MSE (A_i = I).
+    """
+
+    name: str
+    F: Array
+    y: NDArray
+    values: Array
+    r: Array
+    probs: Array | None
+
+    def hessian(self) -> Array:
+        """A_i = ∇²_f ℓ_i, shape (N, k, k)."""
+        if self.probs is None:
+            return _mse_hessian(self.F, self.y)
+        return _ce_hessian_of(self.probs)
+
+    def hessian_matvec(self, U: Array) -> Array:
+        """A_i u_{i,j} for U of shape (N, K, k), without forming A."""
+        return U if self.probs is None else _ce_matvec_of(self.probs, U)
+
+    def hessian_factor(self) -> Array:
+        """B_i with B_iᵀ B_i = A_i, shape (N, k, k)."""
+        if self.probs is None:
+            return _mse_factor(self.F, self.y)
+        return _ce_factor_of(self.probs)
 
 
 @dataclass(frozen=True)
@@ -107,6 +191,7 @@ class Loss:
     hessian_matvec: Callable[..., Array]
     hessian_factor: Callable[..., Array]
     torch_equivalent: str
+    at: Callable[..., LossAt]
 
 
 LOSSES: dict[str, Loss] = {
@@ -118,6 +203,7 @@ LOSSES: dict[str, Loss] = {
         _mse_hessian_matvec,
         _mse_factor,
         "nn.MSELoss() equals (2 / d_L) times hessref's mean MSE",
+        _mse_at,
     ),
     "cross_entropy": Loss(
         "cross_entropy",
@@ -127,6 +213,7 @@ LOSSES: dict[str, Loss] = {
         _ce_hessian_matvec,
         _ce_factor,
         "nn.CrossEntropyLoss() equals hessref's mean cross-entropy",
+        _ce_at,
     ),
 }
 

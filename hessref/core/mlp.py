@@ -13,7 +13,7 @@ so W_l[o, i] sits at offset o·d_{l-1} + i inside its block, and each layer's
 (W_l, b_l) occupies one contiguous slice of θ.
 
 Everything downstream (gradient, Jacobian, HVP, H, G, R, operators) uses the
-``forward`` cache and the ``backprop`` routine of this module.
+``forward`` cache and the one δ back-recursion :func:`backpropagate` of this module.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from hessref.core.activations import Activation, get_activation
+from hessref.core.losses import LossAt
 from hessref.core.validation import as_float_array
 
 Array = NDArray[np.float64]
@@ -170,6 +171,13 @@ class MLP:
             raise ValueError(
                 f"theta: expected shape ({self.num_params},) for {self!r}, got {theta.shape}"
             )
+        return self._unflatten_unchecked(theta)
+
+    def _unflatten_unchecked(self, theta: Array) -> Params:
+        """:meth:`unflatten` for a θ already checked at the boundary (finite float64 (P,)).
+
+        The engine's fast path: views into θ, no validation pass.
+        """
         return [
             (
                 theta[self.weight_slice(l)].reshape(self.sizes[l], self.sizes[l - 1]),
@@ -186,7 +194,7 @@ class MLP:
         """
         if len(params) != self.num_layers:
             raise ValueError(f"params: expected {self.num_layers} (W, b) pairs, got {len(params)}")
-        theta = np.empty(self.num_params)
+        checked = []
         for l, (W, b) in enumerate(params, start=1):
             W, b = as_float_array(f"params[{l - 1}] (W{l})", W), as_float_array(f"b{l}", b)
             shape_w = (self.sizes[l], self.sizes[l - 1])
@@ -195,6 +203,13 @@ class MLP:
                     f"params[{l - 1}]: expected W{l} {shape_w} and b{l} ({self.sizes[l]},), "
                     f"got {W.shape} and {b.shape}"
                 )
+            checked.append((W, b))
+        return self._flatten_unchecked(checked)
+
+    def _flatten_unchecked(self, params: Sequence[tuple[Array, Array]]) -> Array:
+        """:meth:`flatten` for float64 (W_l, b_l) of the right shapes (engine results)."""
+        theta = np.empty(self.num_params)
+        for l, (W, b) in enumerate(params, start=1):
             theta[self.weight_slice(l)] = W.ravel()
             theta[self.bias_slice(l)] = b
         return theta
@@ -214,8 +229,11 @@ class ForwardCache:
         σ′(Z_l) and σ″(Z_l) for hidden layers l = 1..L-1 (σ″ only when requested).
     backward : tuple of two lists, optional
         The loss's backward pass at these activations, ``(δ, g)`` from
-        :func:`hessref.core.rop.backward_deltas`, when a caller keeps it with the cache
-        (it does not depend on the directions of an R-op product).
+        :func:`hessref.core.backward.backward_deltas`, when a caller keeps it with the
+        cache (it does not depend on the directions of an R-op product).
+    output : LossAt, optional
+        The loss evaluated at F (ℓ, r, softmax) for the data of the pass, stored by
+        :func:`hessref.core.backward.loss_at` the first time an engine needs it.
     """
 
     A: list[Array]
@@ -223,6 +241,7 @@ class ForwardCache:
     dsigma: list[Array]
     d2sigma: list[Array] | None
     backward: tuple[list[Array], list[Array]] | None = None
+    output: LossAt | None = None
 
     @property
     def F(self) -> Array:
@@ -254,35 +273,42 @@ def forward(model: MLP, params: Params, X: Array, second_order: bool = False) ->
     return ForwardCache(A, Z, dsig, d2sig if second_order else None)
 
 
+def backpropagate(
+    params: Params, cache: ForwardCache, delta_L: Array
+) -> Iterator[tuple[int, Array, Array | None]]:
+    """THE δ back-recursion (docs/theory.md (4.1)): yield ``(l, δ_l, g_l)`` for l = L, ..., 1.
+
+    δ_L = ``delta_L``; g_l = W_{l+1}ᵀ δ_{l+1} and δ_l = σ′(z_l) ⊙ g_l, with g_L = None.
+    ``delta_L`` is (N, d_L) (one covector per sample: s r for the loss) or (N, M, d_L)
+    (M seeds per sample: the Jacobian, Papyan's class sums); the recursion acts on the
+    last axis, so δ_l and g_l are (N, d_l) or (N, M, d_l). Every engine path that
+    backpropagates (gradient, R-op, dense blocks, Jacobian, seed sums) iterates this.
+    Each step is one GEMM over all samples (and seeds): (N·M, d_{l+1}) @ W_{l+1}.
+    """
+    delta, g = delta_L, None
+    for l in range(len(params), 0, -1):
+        yield l, delta, g
+        if l == 1:
+            return
+        W = params[l - 1][0]  # W_l (d_l, d_{l-1})
+        g = (delta.reshape(-1, W.shape[0]) @ W).reshape(*delta.shape[:-1], W.shape[1])
+        dsig = cache.dsigma[l - 2]  # σ′(z_{l-1}) (N, d_{l-1}), broadcast over seeds
+        delta = g * (dsig if g.ndim == 2 else dsig[:, None, :])
+
+
 def backprop_gradient(
     params: Params, cache: ForwardCache, delta: Array
 ) -> list[tuple[Array, Array]]:
     """Backpropagate output gradients ``delta`` (N, d_L) and sum over samples.
 
     Returns ``[(Σ_i δ_{l,i} a_{l-1,i}ᵀ, Σ_i δ_{l,i}) for l = 1..L]``, i.e. ∂/∂(W_l, b_l)
-    of Σ_i delta_i · f_i. With delta = scale · r this is the loss gradient.
+    of Σ_i delta_i · f_i (docs/theory.md (4.2)). With delta = scale · r this is the loss
+    gradient.
     """
-    L = len(params)
-    grads: list[tuple[Array, Array]] = [None] * L  # type: ignore[list-item]
-    for l in range(L, 0, -1):
-        grads[l - 1] = (delta.T @ cache.A[l - 1], delta.sum(axis=0))
-        if l > 1:
-            delta = (delta @ params[l - 1][0]) * cache.dsigma[l - 2]
+    grads: list[tuple[Array, Array]] = [None] * len(params)  # type: ignore[list-item]
+    for l, delta_l, _ in backpropagate(params, cache, delta):
+        grads[l - 1] = (delta_l.T @ cache.A[l - 1], delta_l.sum(axis=0))
     return grads
-
-
-def _seed_deltas(params: Params, cache: ForwardCache, S: Array) -> Iterator[tuple[int, Array]]:
-    """Yield (l, δ_l) for l = L, ..., 1: the output seeds S (N, M, d_L) backpropagated,
-    δ_L = S and δ_{l-1} = (δ_l W_l) ⊙ σ′(z_{l-1}), each of shape (N, M, d_l).
-    """
-    N, M, _ = S.shape
-    delta = S
-    for l in range(len(params), 0, -1):
-        yield l, delta
-        if l > 1:
-            W = params[l - 1][0]
-            delta = (delta.reshape(N * M, -1) @ W).reshape(N, M, W.shape[1])
-            delta *= cache.dsigma[l - 2][:, None, :]
 
 
 def backprop_seeds(model: MLP, params: Params, cache: ForwardCache, S: Array) -> Array:
@@ -302,7 +328,7 @@ def backprop_seeds(model: MLP, params: Params, cache: ForwardCache, S: Array) ->
     """
     N, M, _ = S.shape
     out = np.empty((N, M, model.num_params))
-    for l, delta in _seed_deltas(params, cache, S):
+    for l, delta, _ in backpropagate(params, cache, S):
         a = cache.A[l - 1]
         # ∂(s·f)/∂W_l[o, i] = δ_l[o] a_{l-1}[i], one outer product per sample and seed
         outer = delta[:, :, :, None] * a[:, None, None, :]
@@ -329,7 +355,7 @@ def backprop_seed_sums(model: MLP, params: Params, cache: ForwardCache, S: Array
     """
     N, M, _ = S.shape
     out = np.empty((M, model.num_params))
-    for l, delta in _seed_deltas(params, cache, S):
+    for l, delta, _ in backpropagate(params, cache, S):
         d_out = delta.shape[2]
         # rows (m, o) of the product are θ's row-major (o, i) layout of W_l, per seed m
         rows = delta.transpose(1, 2, 0).reshape(M * d_out, N)

@@ -2,10 +2,11 @@
 
 ``make_problem`` is where the public curvature functions check their inputs (with
 the helpers of :mod:`hessref.core.validation`; validation happens once, at the
-boundary). Engines receive a
-``Problem`` and trust it. ``Problem.chunks`` splits the data into row chunks
-that keep the *global* per-sample weight (1/N for the mean), so sums over chunks
-are exact for ragged chunkings too.
+boundary), and :meth:`Problem.at` checks a new θ for a problem already built. Engines
+receive a ``Problem`` and trust it: they split θ with ``MLP._unflatten_unchecked`` and
+assemble results with ``MLP._flatten_unchecked``, never re-validating.
+``Problem.chunks`` splits the data into row chunks that keep the *global* per-sample
+weight (1/N for the mean), so sums over chunks are exact for ragged chunkings too.
 """
 
 from __future__ import annotations
@@ -51,6 +52,26 @@ class Problem:
     def num_samples(self) -> int:
         """N, the number of rows of X (in this chunk)."""
         return self.X.shape[0]
+
+    def at(self, theta: ArrayLike) -> Problem:
+        """The same problem at another θ: θ is checked here, once (finite float64 (P,)).
+
+        ``params`` are views into the checked θ; the engine trusts them from then on.
+
+        Examples
+        --------
+        >>> import numpy as np, hessref as hr
+        >>> model = hr.MLP([2, 2]); X = np.ones((3, 2)); Y = np.zeros((3, 2))
+        >>> p = make_problem(model, model.init(rng=0), X, Y)
+        >>> q = p.at(np.zeros(model.num_params))
+        >>> float(q.params[0][0].sum()), q.X is p.X
+        (0.0, True)
+        """
+        return self._at_unchecked(check_theta(self.model, theta))
+
+    def _at_unchecked(self, theta: Array) -> Problem:
+        """:meth:`at` for a θ the caller already checked (an engine's own iterate)."""
+        return replace(self, theta=theta, params=self.model._unflatten_unchecked(theta))
 
     def chunks(self, batch_size: int | None) -> Iterator[Problem]:
         """Yield row chunks of at most ``batch_size`` samples (all rows if None), same scale."""
@@ -133,7 +154,8 @@ def make_problem(
     X = check_inputs(model, X)
     Y = check_targets(model, loss_fn, y, X.shape[0])
     scale = reduction_scale(reduction, X.shape[0])
-    return Problem(model, theta, model.unflatten(theta), X, Y, loss_fn, scale)
+    # θ was checked just above: split it without a second validation pass
+    return Problem(model, theta, model._unflatten_unchecked(theta), X, Y, loss_fn, scale)
 
 
 def check_directions(model: MLP, V: ArrayLike) -> Array:

@@ -18,9 +18,14 @@ Backward, with δ_l = ∂ℓ/∂z_l and g_l = W_{l+1}ᵀ δ_{l+1}::
 where s is the per-sample weight (1/N or 1). Every term is linear in either
 A Rdir{z_L} (the Gauss-Newton path) or δ (the residual path), so the same code gives
 
-- ``mode="hessian"``: all terms (H v);
-- ``mode="ggn"``: Rdir{δ_L} = A Rdir{z_L} propagated by σ′ and W only (G v, Schraudolph 2002);
-- ``mode="residual"``: Rdir{δ_L} = 0 and the three δ-carrying terms only (R v = H v − G v).
+- ``Curvature.H`` (mode "hessian"): all terms (H v);
+- ``Curvature.G`` ("ggn"): Rdir{δ_L} = A Rdir{z_L} propagated by σ′ and W only (G v,
+  Schraudolph 2002);
+- ``Curvature.R`` ("residual"): Rdir{δ_L} = 0 and the three δ-carrying terms only
+  (R v = H v − G v).
+
+δ_l and g_l come from :func:`hessref.core.backward.backward_deltas` (the one δ recursion),
+A Rdir{z_L} from the loss evaluated once at F (:func:`hessref.core.backward.loss_at`).
 
 Arrays are laid out (N, K, d) so that every step is one GEMM over all samples
 and directions together; no Python loop runs over samples or directions.
@@ -31,12 +36,16 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
+from hessref.core.backward import backward_deltas, loss_at
+from hessref.core.kinds import Curvature
 from hessref.core.mlp import ForwardCache, forward
 from hessref.core.problem import Problem
-from hessref.core.validation import check_choice
 
 Array = NDArray[np.float64]
-MODES = ("hessian", "ggn", "residual")
+#: the 0.2 mode names, the values of :class:`~hessref.core.kinds.Curvature`
+MODES = tuple(kind.value for kind in Curvature)
+
+__all__ = ["MODES", "backward_deltas", "curvature_matmat"]
 
 
 def _split_directions(problem: Problem, V: Array) -> list[tuple[Array, Array]]:
@@ -81,30 +90,10 @@ def _forward_r(
     return dir_z, dir_a
 
 
-def backward_deltas(problem: Problem, cache: ForwardCache) -> tuple[list[Array], list[Array]]:
-    """The direction-independent half of the backward pass, shared by every product at θ.
-
-    Returns ``(delta, g)`` with ``delta[l-1]`` = δ_l = ∂(s ℓ)/∂z_l, shape (N, d_l), for
-    l = 1..L, and ``g[l-1]`` = g_l = W_{l+1}ᵀ δ_{l+1}, shape (N, d_l), for l = 1..L-1
-    (δ_l = σ′(z_l) ⊙ g_l). Taken from ``cache.backward`` when a caller stored it there.
-    """
-    if cache.backward is not None:
-        return cache.backward
-    params = problem.params
-    delta = problem.scale * problem.loss.gradient(cache.F, problem.y)  # δ_L (N, d_L)
-    deltas, gs = [delta], []
-    for l in range(len(params), 1, -1):
-        g = delta @ params[l - 1][0]  # W_lᵀ δ_l
-        delta = g * cache.dsigma[l - 2]
-        gs.append(g)
-        deltas.append(delta)
-    return deltas[::-1], gs[::-1]
-
-
 def curvature_matmat(
     problem: Problem,
     V: Array,
-    mode: str = "hessian",
+    mode: Curvature | str = Curvature.H,
     cache: ForwardCache | None = None,
 ) -> Array:
     """Return M V for M ∈ {H, G, R} of ``problem`` (one data chunk), V of shape (P, K).
@@ -115,8 +104,10 @@ def curvature_matmat(
         Validated model, θ, data chunk and loss; ``problem.scale`` weights each sample.
     V : ndarray, shape (P, K)
         Directions, float64.
-    mode : {"hessian", "ggn", "residual"}
-        Any other value raises ``ValueError`` (a typo must not return zeros).
+    mode : Curvature or str
+        H, G or R: a :class:`~hessref.core.kinds.Curvature`, or any spelling
+        :meth:`Curvature.parse` accepts ("H", "hessian", "G", "ggn", "R", "residual").
+        Anything else raises (a typo must not return zeros).
     cache : ForwardCache, optional
         A forward pass of ``problem`` with ``second_order=True``, to reuse across calls.
 
@@ -125,24 +116,25 @@ def curvature_matmat(
     ndarray, shape (P, K)
         Σ_i s M_i V over the samples of the chunk.
     """
-    check_choice("mode", mode, MODES)
-    model, params, loss = problem.model, problem.params, problem.loss
+    kind = Curvature.parse(mode, argument="mode")
+    model, params = problem.model, problem.params
     L = model.num_layers
     N, K = problem.num_samples, V.shape[1]
     if cache is None:
         cache = forward(model, params, problem.X, second_order=True)
     dirs = _split_directions(problem, V)
-    want_ggn = mode in ("hessian", "ggn")
-    want_res = mode in ("hessian", "residual")
+    want_ggn = kind in (Curvature.H, Curvature.G)
+    want_res = kind in (Curvature.H, Curvature.R)
     dir_z, dir_a = _forward_r(problem, cache, dirs, K)
 
     out = np.zeros((K, model.num_params))  # (K, P) layout: rows are contiguous per direction
-    F, y, s = cache.F, problem.y, problem.scale
+    s = problem.scale
     # δ_l and g_l enter only the residual terms; G V never needs them
     deltas, gs = backward_deltas(problem, cache) if want_res else ([None] * L, [None] * L)
     dir_delta = None
     if want_ggn and dir_z[-1] is not None:
-        dir_delta = s * loss.hessian_matvec(F, y, dir_z[-1])  # Rdir{δ_L} = A Rdir{z_L}
+        # Rdir{δ_L} = s A Rdir{z_L}, from the loss evaluated once at this F
+        dir_delta = s * loss_at(problem, cache).hessian_matvec(dir_z[-1])
     for l in range(L, 0, -1):
         W = params[l - 1][0]
         Vw = dirs[l - 1][0]

@@ -1,12 +1,13 @@
 """Input checks for the public boundary: the one module every layer uses for them.
 
 Public functions convert and check their inputs once, at the boundary, with the
-helpers below (arrays, labels, and scalars: positive int, positive / non-negative
-finite float, probability, choice, bool), and inner code trusts them. Messages
-name the argument, what was expected and what was given, and say what to do
-instead. Errors are ``TypeError`` for a wrong kind of value (complex, object,
-string, float labels) and ``ValueError`` for a wrong shape,
-range or non-finite entry. Real numeric input of any precision (float32, int)
+helpers below (arrays, labels, and scalars: positive int, choice, bool and one real
+scalar checker, :func:`check_real`, behind the positive / non-negative / probability
+variants), and inner code trusts them. Messages name the argument, what was expected
+and what was given, and say what to do instead. One exception policy: ``TypeError``
+for a wrong kind of value (complex, object, string, float labels, ``'0.1'`` for a
+number, 2.0 for an integer) and ``ValueError`` for a wrong shape, range or non-finite
+entry. Real numeric input of any precision (float32, int)
 is converted to float64; there is no float32 mode.
 """
 
@@ -119,29 +120,108 @@ def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
 
 
 def check_positive_int(name: str, value: Any, minimum: int = 1) -> int:
-    """Return ``value`` as int if it is an integer ≥ ``minimum``, else raise ``ValueError``."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+    """Return ``value`` as int if it is an integer ≥ ``minimum``.
+
+    Raises
+    ------
+    TypeError
+        Not an integer (bool, float, str, ...), even if it looks like one (2.0, "3").
+    ValueError
+        An integer below ``minimum``.
+
+    Examples
+    --------
+    >>> check_positive_int("k", 3)
+    3
+    >>> check_positive_int("k", 0)
+    Traceback (most recent call last):
+    ...
+    ValueError: k: expected an integer >= 1, got 0
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(
+            f"{name}: expected an integer >= {minimum}, got {type(value).__name__} {value!r}"
+        )
+    if value < minimum:
         raise ValueError(f"{name}: expected an integer >= {minimum}, got {value!r}")
     return int(value)
 
 
-def _real_scalar(name: str, value: Any, expected: str) -> float:
-    """``value`` as a finite float if it is a real number (not bool), else ``ValueError``."""
-    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
-        value, (bool, np.bool_)
-    )
-    if not ok or not np.isfinite(value):
-        raise ValueError(f"{name}: expected {expected}, got {value!r}")
-    return float(value)
+def check_real(
+    name: str,
+    value: Any,
+    minimum: float | None = None,
+    strict: bool = False,
+    *,
+    maximum: float | None = None,
+    what: str = "a finite number",
+) -> float:
+    """THE scalar checker: ``value`` as a finite float within optional bounds.
+
+    Every real-scalar check of the package goes through here, so one input gets one
+    answer everywhere: a wrong kind of value is a ``TypeError``, a real number that is
+    not finite or out of range a ``ValueError``.
+
+    Parameters
+    ----------
+    name : str
+        Argument name used in messages.
+    value : object
+        int, float or a NumPy integer/float scalar (bool is refused).
+    minimum, maximum : float, optional
+        Bounds, inclusive unless ``strict`` (then both are exclusive).
+    what : str
+        How the message names the expected value ("a probability", ...).
+
+    Raises
+    ------
+    TypeError
+        Not a real number (bool, str such as ``'0.1'``, complex, array, None, ...).
+    ValueError
+        NaN/inf or outside the bounds.
+
+    Examples
+    --------
+    >>> check_real("tol", 1e-8, minimum=0.0)
+    1e-08
+    >>> check_real("lr", "0.1")
+    Traceback (most recent call last):
+    ...
+    TypeError: lr: expected a real number, got str '0.1'
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(
+        value, (int, float, np.integer, np.floating)
+    ):
+        raise TypeError(f"{name}: expected a real number, got {type(value).__name__} {value!r}")
+    out = float(value)
+    low_ok = minimum is None or (out > minimum if strict else out >= minimum)
+    high_ok = maximum is None or (out < maximum if strict else out <= maximum)
+    if not (np.isfinite(out) and low_ok and high_ok):
+        raise ValueError(
+            f"{name}: expected {what}{_bounds(minimum, maximum, strict)}, got {value!r}"
+        )
+    return out
+
+
+def _bounds(minimum: float | None, maximum: float | None, strict: bool) -> str:
+    """`` > 0``, `` >= 0`` or `` in [0, 1]`` / `` in (0, 1)`` for the messages."""
+    if minimum is not None and maximum is not None:
+        left, right = ("(", ")") if strict else ("[", "]")
+        return f" in {left}{minimum:g}, {maximum:g}{right}"
+    if minimum is not None:
+        return f" {'>' if strict else '>='} {minimum:g}"
+    if maximum is not None:
+        return f" {'<' if strict else '<='} {maximum:g}"
+    return ""
 
 
 def check_finite_float(name: str, value: Any) -> float:
-    """Return ``value`` as float if it is a finite real number, else raise ``ValueError``."""
-    return _real_scalar(name, value, "a finite real number")
+    """Return ``value`` as float if it is a finite real number (:func:`check_real`)."""
+    return check_real(name, value)
 
 
 def check_positive_float(name: str, value: Any) -> float:
-    """Return ``value`` as float if it is a finite number > 0, else raise ``ValueError``.
+    """Return ``value`` as float if it is a finite number > 0 (:func:`check_real`).
 
     Examples
     --------
@@ -152,27 +232,19 @@ def check_positive_float(name: str, value: Any) -> float:
     ...
     ValueError: lr: expected a finite number > 0, got 0
     """
-    out = _real_scalar(name, value, "a finite number > 0")
-    if out <= 0:
-        raise ValueError(f"{name}: expected a finite number > 0, got {value!r}")
-    return out
+    return check_real(name, value, minimum=0.0, strict=True)
 
 
 def check_nonnegative_float(name: str, value: Any) -> float:
-    """Return ``value`` as float if it is a finite number ≥ 0, else raise ``ValueError``."""
-    out = _real_scalar(name, value, "a finite number >= 0")
-    if out < 0:
-        raise ValueError(f"{name}: expected a finite number >= 0, got {value!r}")
-    return out
+    """Return ``value`` as float if it is a finite number ≥ 0 (:func:`check_real`)."""
+    return check_real(name, value, minimum=0.0)
 
 
 def check_probability(name: str, value: Any, *, open_interval: bool = False) -> float:
     """Return ``value`` as float if it lies in [0, 1] ((0, 1) if ``open_interval``)."""
-    want = "a probability in (0, 1)" if open_interval else "a probability in [0, 1]"
-    out = _real_scalar(name, value, want)
-    if not (0 < out < 1 if open_interval else 0 <= out <= 1):
-        raise ValueError(f"{name}: expected {want}, got {value!r}")
-    return out
+    return check_real(
+        name, value, minimum=0.0, maximum=1.0, strict=open_interval, what="a probability"
+    )
 
 
 def check_bool(name: str, value: Any) -> bool:
@@ -224,28 +296,3 @@ def check_dense_fits(
             "Use the matrix-free hessref.hessian_operator / ggn_operator / residual_operator "
             "with hessref.spectrum instead."
         )
-
-
-def check_real(name: str, value: Any, minimum: float | None = None, strict: bool = False) -> float:
-    """Return ``value`` as a finite float, optionally ≥ ``minimum`` (> if ``strict``).
-
-    Raises
-    ------
-    TypeError
-        Not a real number (bool, str, complex, array...).
-    ValueError
-        NaN/inf or below the bound.
-
-    Examples
-    --------
-    >>> check_real("tol", 1e-8, minimum=0.0)
-    1e-08
-    """
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name}: expected a real number, got {type(value).__name__}")
-    value = float(value)
-    low_ok = minimum is None or (value > minimum if strict else value >= minimum)
-    if not np.isfinite(value) or not low_ok:
-        bound = "" if minimum is None else f" {'>' if strict else '>='} {minimum:g}"
-        raise ValueError(f"{name}: expected a finite number{bound}, got {value}")
-    return value

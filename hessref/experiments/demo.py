@@ -17,6 +17,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 import hessref as hr
+from hessref.core.dense import curvature_matrices
 from hessref.experiments.baselines import count_labels, count_rule, shuffled_labels
 from hessref.experiments.common import (
     MIXTURE_FAST,
@@ -25,6 +26,7 @@ from hessref.experiments.common import (
     mixture_data,
     mixture_text,
     spectrum_of,
+    targets,
     train_gd,
 )
 from hessref.experiments.framework import Experiment, Progress, derive_seeds, register
@@ -33,12 +35,16 @@ from hessref.spectrum import eigenvalues
 from hessref.spectrum.statistics import spectrum_statistics, zero_tolerance
 
 
-def _trained_split(model, theta, X, y, s) -> tuple[dict, dict[str, np.ndarray]]:
-    """Exact H, G, R at ``theta``: checks of the split and the three spectra."""
+def _dense_spectra(model, theta, X, Y, loss: str, kinds: str) -> tuple[tuple, dict]:
+    """The exact matrices named in ``kinds`` ("HGR") from ONE dense pass, and their spectra."""
     with threadpool_limits(limits=1, user_api="blas"):
-        H = hr.hessian(model, theta, X, y, loss=s["loss"])
-        G, R = hr.gauss_newton(model, theta, X, y, loss=s["loss"])
-        ev = {"H": eigenvalues(H), "G": eigenvalues(G), "R": eigenvalues(R)}
+        mats = curvature_matrices(model, theta, X, Y, tuple(kinds), loss=loss)
+        return mats, {k: eigenvalues(M) for k, M in zip(kinds, mats, strict=True)}
+
+
+def _trained_split(model, theta, X, y, s) -> tuple[dict, dict[str, np.ndarray]]:
+    """Exact H, G, R at ``theta`` (one pass): checks of the split and the three spectra."""
+    (H, G, R), ev = _dense_spectra(model, theta, X, y, s["loss"], "HGR")
     tol_g = zero_tolerance(ev["G"])
     K = model.sizes[-1]
     checks = {
@@ -46,7 +52,8 @@ def _trained_split(model, theta, X, y, s) -> tuple[dict, dict[str, np.ndarray]]:
         "G_min_eigenvalue": float(ev["G"][-1]),
         "G_min_over_tolerance": float(ev["G"][-1] / tol_g),
         "rank_G": int((ev["G"] > tol_g).sum()),
-        "rank_G_bound": int(min(model.num_params, len(y) * (K - 1))),
+        # rank A_i = K − 1 for cross-entropy (A 1 = 0), K for MSE (A = I)
+        "rank_G_bound": int(min(model.num_params, len(y) * (K - (s["loss"] != "mse")))),
         "R_over_G_norm": float(np.abs(ev["R"]).max() / ev["G"][0]),
         "lambda_min_H_minus_R": float(ev["H"][-1] - ev["R"][-1]),
     }
@@ -58,15 +65,16 @@ def _measure(s: dict, seed: int, progress: Progress) -> dict[str, Any]:
     X, y = mixture_data(s, sd["data"])
     model = hr.MLP([s["input_dim"], *s["hidden"], s["classes"]], s["activation"])
     theta0 = model.init(sd["init"])
+    Y = targets(y, s["loss"], s["classes"])  # the curvature's targets: one-hot floats for MSE
     progress(f"MLP {'-'.join(map(str, model.sizes))}, P = {model.num_params}, N = {len(y)}")
     t = time.perf_counter()
-    ev0 = {w: spectrum_of(model, theta0, X, y, s["loss"], w) for w in ("H", "G")}
+    _, ev0 = _dense_spectra(model, theta0, X, Y, s["loss"], "HG")
     t_init = time.perf_counter() - t
     t = time.perf_counter()
     run = train_gd(model, theta0, X, y, s, progress, "training")
     t_train = time.perf_counter() - t
     t = time.perf_counter()
-    checks, ev = _trained_split(model, run.theta, X, y, s)
+    checks, ev = _trained_split(model, run.theta, X, Y, s)
     t_trained = time.perf_counter() - t
     ys = shuffled_labels(y, sd["shuffle"])
     rs = train_gd(model, theta0, X, ys, s, progress, "shuffled labels")
@@ -153,7 +161,11 @@ register(
             "final_loss": "the final training loss",
             "steps": "the number of GD steps",
         },
-        setting_text=lambda s: mixture_text(s) + "; K = C outputs",
+        setting_text=lambda s: (
+            mixture_text(s)
+            + "; K = C outputs"
+            + ("; MSE on one-hot float targets" if s["loss"] == "mse" else "")
+        ),
         default_seeds=(3, 10),
     )
 )
