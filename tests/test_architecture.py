@@ -22,7 +22,6 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-import pytest
 from test_layout import LAYERS, PACKAGE, ROOT, imported_modules, source_files
 
 import hessref as hr
@@ -228,12 +227,6 @@ def test_spectrum_checks_its_input_once_however_long_it_runs():
     assert few == many and sum(few.values()) <= 6
 
 
-@pytest.mark.xfail(
-    raises=AssertionError,
-    strict=True,
-    reason="on this branch core.rop re-checks the mode per chunk; engine-core's one "
-    "validation boundary (issue 20) removes it: drop this marker when that is merged",
-)
 def test_an_operator_product_checks_its_vector_once():
     model, theta, X, y = _problem(widths=(5, 8, 3), N=40)
     op = hr.hessian_operator(model, theta, X, y, loss="cross_entropy", batch_size=10)
