@@ -386,11 +386,12 @@ MUTATIONS: list[Mutation] = [
     ),
     M(
         "operator_cached_backward_scale",
-        "hessref/operators/curvature.py",
+        "hessref/operators/cache.py",
         "cache.backward = backward_deltas(chunk, cache)",
-        "cache.backward = backward_deltas(self.problem, cache)",
+        "cache.backward = backward_deltas(type(chunk)(*[getattr(chunk, f) for f in "
+        "('model', 'theta', 'params', 'X', 'y', 'loss')], 1.0), cache)",
         OPS,
-        "kept backward pass weighted and shaped for the whole data, not the chunk",
+        "kept backward pass weighted 1 per sample instead of the global s",
     ),
     M(
         "operator_matvecs_count",
