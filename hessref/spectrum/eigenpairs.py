@@ -162,9 +162,7 @@ def top_eigenpairs(
     return Eigenpairs(values, V, found, op.num_matvecs, method, residuals)
 
 
-def _arpack(
-    op: Operator, k: int, which: str, tol: float, v0: Array
-) -> tuple[Array, Array, Array]:
+def _arpack(op: Operator, k: int, which: str, tol: float, v0: Array) -> tuple[Array, Array, Array]:
     """Run eigsh on A + cI, c = 2·(estimate of ‖A‖₂), then subtract c.
 
     ARPACK accepts a Ritz pair when ‖r‖ ≤ tol·max(eps^(2/3), |θ|), a RELATIVE test that
