@@ -345,3 +345,12 @@ class CurvatureOperator(LinearOperator):
             E[np.arange(j, j1), np.arange(j1 - j)] = 1.0
             M[:, j:j1] = self._apply(E)
         return M
+
+
+def __getattr__(name: str) -> Any:
+    # 0.2 import path: the factories lived here; they are in operators.factories now
+    if name in ("hessian_operator", "ggn_operator", "residual_operator"):
+        from hessref.operators import factories
+
+        return getattr(factories, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
