@@ -12,7 +12,9 @@ cross-entropy, N = 10,000 standard-normal inputs with uniform random labels,
   or "lanczos" (one vector, full reorthogonalization). ``--default`` runs hessref
   exactly as a user who passes nothing but k would: ``hessian_operator(model, θ, X, y,
   loss=...)`` (automatic chunking, the default kept-state budget) and
-  ``top_eigenpairs(H, k, tol=tol, rng=0)`` (ARPACK, exact residuals);
+  ``top_eigenpairs(H, k, tol=tol, rng=0)`` (ARPACK, exact residuals). A method written
+  "M+ritz" (e.g. ``--method arpack,arpack+ritz``) runs M with ``residuals="ritz"``,
+  "M+nocache" with ``cache_bytes=0`` (the default of hessref 0.2);
 * curvlinops: ``HessianLinearOperator(...).to_scipy()`` +
   ``scipy.sparse.linalg.eigsh(k=k, which="LA", tol=tol)`` on the same float64
   ``torch.nn`` model (weights copied from θ), data, in chunks of ``--batch-size`` rows.
@@ -69,15 +71,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     ap.add_argument("--start", default=None, choices=("separate", "shared"))
     ap.add_argument("--hessref-batch-size", default="500", help='rows per chunk or "auto"')
-    ap.add_argument("--residuals", default="exact", choices=("exact", "ritz"))
+    ap.add_argument("--residuals", default=None, choices=("exact", "ritz"))
     ap.add_argument(
-        "--method", default="block", help="hessref method(s), comma-separated: block,lanczos,arpack"
+        "--method", default=None, help="hessref method(s), comma-separated: block,lanczos,arpack"
     )
     ap.add_argument("--block-size", type=int, default=None, help="block method: b (default k)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument(
         "--cache-bytes",
-        default="0",
+        default=None,
         help='hessref: kept chunk state budget in bytes, or "default" (hessian_operator)',
     )
     ap.add_argument("--project-N", type=int, default=None)
@@ -96,10 +98,15 @@ def parse_args(argv=None) -> argparse.Namespace:
         args.sizes, args.N, args.batch_size = "20,30,30,5", 300, 100
         args.hessref_batch_size = "100"
     if args.default:
-        args.method, args.tol, args.cache_bytes = "arpack", 1e-8, "default"
-        args.hessref_batch_size, args.residuals = "auto", "exact"
+        args.method = args.method or "arpack"
+        args.tol = 1e-8
+        args.cache_bytes = args.cache_bytes or "default"
+        args.hessref_batch_size = "auto"
         args.start = args.start or "separate"
     args.start = args.start or "shared"
+    args.residuals = args.residuals or "exact"
+    args.method = args.method or "block"
+    args.cache_bytes = args.cache_bytes or "0"
     return args
 
 
@@ -221,7 +228,12 @@ def run_side(args) -> dict:
 def child(args, side: str, method: str = "") -> dict:
     python = sys.executable if side == "hessref" else args.peers_python
     cmd = [python, os.path.abspath(__file__)] + sys.argv[1:] + ["--side", side]
+    # "arpack+ritz": that method with top_eigenpairs(residuals="ritz"); "+nocache": the
+    # operator with cache_bytes=0 (the 0.2 default)
+    method, *options = method.split("+") if method else [""]
     cmd += ["--method", method] if method else []
+    cmd += ["--residuals", "ritz"] if "ritz" in options else []
+    cmd += ["--cache-bytes", "0"] if "nocache" in options else []
     n = str(args.threads)
     env = dict(os.environ, OMP_NUM_THREADS=n, OPENBLAS_NUM_THREADS=n, MKL_NUM_THREADS=n)
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
