@@ -115,7 +115,8 @@ def top_eigenpairs(
         O(ε‖A‖)). ARPACK's Ritz estimates are not exposed by SciPy, so ``"arpack"`` gives
         the bound its convergence test certified for every returned pair,
         tol′·max(ε^(2/3), |λ_i + c|) with tol′ = tol (machine ε for tol = 0) and c the
-        shift (an upper bound of the Ritz estimate, up to rounding, not an estimate).
+        shift: an upper bound of ARPACK's Ritz estimate, not an estimate; computed
+        residuals also carry rounding of order ε‖A‖, which exceeds it at tol ≲ ε.
 
     Returns
     -------
