@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Top-k eigenvalues of H at scale: hessref block Lanczos vs curvlinops + eigsh (issue 15).
+"""Top-k eigenvalues of H at scale: hessref vs curvlinops + eigsh (issues 15 and 20).
 
 Problem (defaults): MLP [784, 1000, 1000, 10] (P = 1,796,010), tanh, mean
 cross-entropy, N = 10,000 standard-normal inputs with uniform random labels,
@@ -7,19 +7,28 @@ cross-entropy, N = 10,000 standard-normal inputs with uniform random labels,
 ``bench_operators.py``; the operators see the data in chunks of ``--batch-size`` rows.
 
 * hessref: ``top_eigenpairs(hessian_operator(...), k, method=M, tol=tol)`` with
-  ``--method`` M = "block" (block Lanczos on (P, b) blocks, b = ``--block-size``,
-  default k: one batched R-op pass per block), "lanczos" (one vector, full
-  reorthogonalization) or "arpack";
+  ``--method`` M = "arpack" (the default of ``top_eigenpairs``), "block" (block Lanczos
+  on (P, b) blocks, b = ``--block-size``, default k: one batched R-op pass per block)
+  or "lanczos" (one vector, full reorthogonalization). ``--default`` runs hessref
+  exactly as a user who passes nothing but k would: ``hessian_operator(model, θ, X, y,
+  loss=...)`` (automatic chunking, the default kept-state budget) and
+  ``top_eigenpairs(H, k, tol=tol, rng=0)`` (ARPACK, exact residuals). A method written
+  "M+ritz" (e.g. ``--method arpack,arpack+ritz``) runs M with ``residuals="ritz"``,
+  "M+nocache" with ``cache_bytes=0`` (the default of hessref 0.2);
 * curvlinops: ``HessianLinearOperator(...).to_scipy()`` +
-  ``scipy.sparse.linalg.eigsh(k=k, which="LA", tol=tol, v0=v0)`` (v0: the start vector
-  of ``top_eigenpairs(rng=0)``) on the same float64
-  ``torch.nn`` model (weights copied from θ), data and chunks. It runs in a SEPARATE
-  interpreter (``--peers-python``, a venv with torch and curvlinops-for-pytorch and
-  this repository installed with ``--no-deps``), started from this script.
+  ``scipy.sparse.linalg.eigsh(k=k, which="LA", tol=tol)`` on the same float64
+  ``torch.nn`` model (weights copied from θ), data, in chunks of ``--batch-size`` rows.
+  Start vector: with ``--start separate`` (the default with ``--default``) eigsh draws
+  its own, as its users run it; with ``--start shared`` it gets v0 = the start vector of
+  ``top_eigenpairs(rng=0)``. It runs in a SEPARATE interpreter (``--peers-python``, a
+  venv with torch and curvlinops-for-pytorch, see .ci/conformance.sh), started from
+  this script.
 
-``--cache-bytes`` lets the hessref operator keep the forward pass of its chunks (the
-activations and σ′, σ″, which do not depend on V) across products, as a user with the
-memory would. Both runs use ``--threads`` BLAS/torch threads. Printed: wall and CPU time, operator
+``--cache-bytes`` sets the hessref operator's budget for kept chunk state (activations,
+σ′, σ″, the loss's δ_l: what does not depend on V); "default" leaves the operator's
+default (min(¼ of available memory, 2 GiB)), 0 turns it off. ``--hessref-batch-size``
+("auto" = ``batch_size=None``, the default) sets hessref's chunks. Both runs use
+``--threads`` BLAS/torch threads. Printed: wall and CPU time, operator
 columns applied, the top-k values, the largest |Δλ| relative to λ_max, and the time
 ratio hessref / curvlinops (target ≤ 0.5; eigenvalues agree to 1e-6). With
 ``--project-N`` the CPU times are also projected to that N: the products scale with
@@ -31,6 +40,8 @@ together, so they see the same machine load.
 
 Usage::
 
+    python benchmarks/bench_topk_scale.py --default --sizes 784,300,300,10 --N 4000 \
+        --peers-python /work/venv-peers/bin/python     # issue 20's default-settings target
     python benchmarks/bench_topk_scale.py --N 1000 --project-N 10000
     python benchmarks/bench_topk_scale.py --quick     # tiny smoke test
 """
@@ -53,15 +64,23 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--tol", type=float, default=1e-6)
     ap.add_argument(
-        "--method", default="block", help="hessref method(s), comma-separated: block,lanczos,arpack"
+        "--default",
+        action="store_true",
+        help="hessref with default settings only (arpack, auto chunks, default cache), "
+        "tol 1e-8, eigsh with its own start vector",
+    )
+    ap.add_argument("--start", default=None, choices=("separate", "shared"))
+    ap.add_argument("--hessref-batch-size", default="500", help='rows per chunk or "auto"')
+    ap.add_argument("--residuals", default=None, choices=("exact", "ritz"))
+    ap.add_argument(
+        "--method", default=None, help="hessref method(s), comma-separated: block,lanczos,arpack"
     )
     ap.add_argument("--block-size", type=int, default=None, help="block method: b (default k)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument(
         "--cache-bytes",
-        type=float,
-        default=0,
-        help="hessref: forward caches kept across products (hessian_operator cache_bytes)",
+        default=None,
+        help='hessref: kept chunk state budget in bytes, or "default" (hessian_operator)',
     )
     ap.add_argument("--project-N", type=int, default=None)
     ap.add_argument(
@@ -77,6 +96,17 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = ap.parse_args(argv)
     if args.quick:
         args.sizes, args.N, args.batch_size = "20,30,30,5", 300, 100
+        args.hessref_batch_size = "100"
+    if args.default:
+        args.method = args.method or "arpack"
+        args.tol = 1e-8
+        args.cache_bytes = args.cache_bytes or "default"
+        args.hessref_batch_size = "auto"
+        args.start = args.start or "separate"
+    args.start = args.start or "shared"
+    args.residuals = args.residuals or "exact"
+    args.method = args.method or "block"
+    args.cache_bytes = args.cache_bytes or "0"
     return args
 
 
@@ -106,15 +136,12 @@ def hessref_operator(args, N):
     import hessref as hr
 
     model, theta, X, y = build(args, N)
-    return hr.hessian_operator(
-        model,
-        theta,
-        X,
-        y,
-        loss="cross_entropy",
-        batch_size=args.batch_size,
-        cache_bytes=int(args.cache_bytes),
-    )
+    kw = {}
+    if args.hessref_batch_size != "auto":
+        kw["batch_size"] = int(args.hessref_batch_size)
+    if args.cache_bytes != "default":
+        kw["cache_bytes"] = int(float(args.cache_bytes))
+    return hr.hessian_operator(model, theta, X, y, loss="cross_entropy", **kw)
 
 
 def curvlinops_operator(args, N):
@@ -175,14 +202,16 @@ def run_side(args) -> dict:
 
         def solve():
             if args.side != "hessref":
-                # the start vector of top_eigenpairs(rng=0); without v0 ARPACK draws its own,
-                # and the number of products (hence the time) changes from run to run
+                # shared: the start vector of top_eigenpairs(rng=0); separate: ARPACK draws
+                # its own, as eigsh's users run it
                 v0 = np.random.default_rng(0).standard_normal(op.shape[0])
+                v0 = v0 if args.start == "shared" else None
                 values = spla.eigsh(op, k=args.k, which="LA", tol=args.tol, v0=v0)[0]
                 return np.sort(values)[::-1]
             from hessref.spectrum import top_eigenpairs
 
             kw = {"block_size": args.block_size} if args.method == "block" else {}
+            kw["residuals"] = args.residuals
             return top_eigenpairs(op, args.k, method=args.method, tol=args.tol, rng=0, **kw).values
 
         values, out["wall"], out["cpu"] = timed(solve)
@@ -199,7 +228,12 @@ def run_side(args) -> dict:
 def child(args, side: str, method: str = "") -> dict:
     python = sys.executable if side == "hessref" else args.peers_python
     cmd = [python, os.path.abspath(__file__)] + sys.argv[1:] + ["--side", side]
+    # "arpack+ritz": that method with top_eigenpairs(residuals="ritz"); "+nocache": the
+    # operator with cache_bytes=0 (the 0.2 default)
+    method, *options = method.split("+") if method else [""]
     cmd += ["--method", method] if method else []
+    cmd += ["--residuals", "ritz"] if "ritz" in options else []
+    cmd += ["--cache-bytes", "0"] if "nocache" in options else []
     n = str(args.threads)
     env = dict(os.environ, OMP_NUM_THREADS=n, OPENBLAS_NUM_THREADS=n, MKL_NUM_THREADS=n)
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
@@ -239,8 +273,10 @@ def main() -> None:
         print("JSON:" + json.dumps(run_side(args)))
         return
     print(
-        f"sizes {args.sizes}, N = {args.N}, batch {args.batch_size}, k = {args.k}, "
-        f"tol = {args.tol:g}, threads = {args.threads}, load {os.getloadavg()}",
+        f"sizes {args.sizes}, N = {args.N}, curvlinops batch {args.batch_size}, hessref "
+        f"batch {args.hessref_batch_size}, cache {args.cache_bytes}, residuals "
+        f"{args.residuals}, start vectors {args.start}, k = {args.k}, tol = {args.tol:g}, "
+        f"threads = {args.threads}, load {os.getloadavg()}",
         flush=True,
     )
     from concurrent.futures import ThreadPoolExecutor

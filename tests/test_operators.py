@@ -249,8 +249,8 @@ def test_forward_cache_is_bounded_and_bit_identical(monkeypatch):
         for _ in range(3):
             assert np.array_equal(op @ V, want), mode
             assert np.array_equal(op @ V[:, 0], want[:, 0]), mode
-        assert op.cached_bytes == 8 * per_row and sorted(op._caches) == [0, 1]
-        assert (op._caches[0].backward is None) == (mode == "ggn"), mode
+        assert op.cached_bytes == 8 * per_row and op._states.keys() == [(4, 0), (4, 1)]
+        assert (op._states._entries[4, 0].backward is None) == (mode == "ggn"), mode
     # automatic chunking that changes with K resets the cache and stays exact
     monkeypatch.setattr("hessref.operators.curvature.WORKSPACE_BYTES", 4000)
     op = hessian_operator(model, theta, X, y, loss="cross_entropy", cache_bytes=10**6)
@@ -351,13 +351,13 @@ def test_one_operator_shared_by_threads(monkeypatch):
     import threading
     import time
 
-    import hessref.operators.curvature as curvature
+    import hessref.operators.cache as cache
 
     def slow_forward(*args, **kwargs):
         time.sleep(0.02)
         return hr.core.mlp.forward(*args, **kwargs)
 
-    monkeypatch.setattr(curvature, "forward", slow_forward)
+    monkeypatch.setattr(cache, "forward", slow_forward)
     model, theta, X, y = make_case([20, 32, 32, 3], "tanh", "cross_entropy", N=400, seed=12)
     kw = {"loss": "cross_entropy", "batch_size": 100}  # 4 chunks
     rng = np.random.default_rng(13)
@@ -381,7 +381,7 @@ def test_one_operator_shared_by_threads(monkeypatch):
                 got = list(pool.map(product, Vs))
             assert all(np.array_equal(g, w) for g, w in zip(got, want))
             assert op.num_matvecs == 10
-            assert sorted(op._caches) == [0, 1]
+            assert op._states.keys() == [(100, 0), (100, 1)]
             assert op.cached_bytes == 2 * per_chunk
     finally:
         sys.setswitchinterval(old)
@@ -430,12 +430,15 @@ def test_memory_far_below_dense_and_independent_of_N():
     y = rng.integers(0, 10, size=2000)
     v, V = rng.normal(size=P), rng.normal(size=(P, 2))
     dense_bytes = 8 * P**2  # ≈ 3.4e11 bytes
-    kw = {"loss": "cross_entropy", "batch_size": 250}
+    # kept chunk state off: the workspace alone (the default keeps state, bounded below)
+    kw = {"loss": "cross_entropy", "batch_size": 250, "cache_bytes": 0}
     with threadpool_limits(1):  # one BLAS thread: faster on a small shared machine
         large = hessian_operator(model, theta, X, y, **kw)
         small = hessian_operator(model, theta, X[:500], y[:500], **kw)
         peak_v, peak_V = _peak_bytes(large, v), _peak_bytes(large, V)
         peak_small = _peak_bytes(small, v)
+        kept = hessian_operator(model, theta, X, y, loss="cross_entropy", batch_size=250)
+        peak_kept = _peak_bytes(kept, v)
     # bound: 64 MiB (the chunk workspace is ≈ 12 MB for one vector, ≈ 17 MB for two,
     # plus a few (P, K) arrays of 1.6 MB per column), i.e. < 2e-4 of one P × P matrix
     bound = 64 * 2**20
@@ -443,6 +446,9 @@ def test_memory_far_below_dense_and_independent_of_N():
     assert peak_v < bound and peak_V < bound, (peak_v, peak_V)
     # same batch_size, 4× the data: the peak does not grow (beyond 10% + 1 MiB of slack)
     assert peak_v <= 1.1 * peak_small + 2**20, (peak_small, peak_v)
+    # default: the kept state of all 8 chunks (within the default budget) on top of that
+    assert 0 < kept.cached_bytes <= kept.cache_bytes
+    assert peak_kept <= peak_v + kept.cached_bytes + 2**20, (peak_v, peak_kept, kept.cached_bytes)
     # automatic chunks (batch_size=None) are bounded by the workspace target, not by N
     auto = hessian_operator(model, theta, X, y, loss="cross_entropy")
     assert auto.rows_per_chunk(64) < 2000
@@ -543,3 +549,150 @@ def test_bad_construction_arguments(small_op):
         hessian_operator(model, theta, X, np.zeros(5), loss="cross_entropy")
     with pytest.raises(TypeError):
         hessian_operator(model, theta, X, y, "mse")  # loss is keyword-only
+
+
+# --- one validation pass per product, default kept state ---------------------------------------
+
+
+def test_one_validation_pass_and_one_finite_scan_per_product(monkeypatch):
+    """Every way of applying op checks V once and scans the result for NaN/inf once.
+
+    Counts calls of the array checker (``as_float_array``: dtype, shape, finite scan of V)
+    and of the one output scan (``all_finite``), for a product of 3 chunks.
+    """
+    import hessref.operators.curvature as curvature
+
+    calls = {"check": 0, "scan": 0}
+    checker, scanner = curvature.as_float_array, curvature.all_finite
+
+    def counting_check(*args, **kwargs):
+        calls["check"] += 1
+        return checker(*args, **kwargs)
+
+    def counting_scan(total):
+        calls["scan"] += 1
+        return scanner(total)
+
+    monkeypatch.setattr(curvature, "as_float_array", counting_check)
+    monkeypatch.setattr(curvature, "all_finite", counting_scan)
+    model, theta, X, y = make_case([3, 4, 2], "tanh", "cross_entropy", N=7, seed=21)
+    P = model.num_params
+    op = hessian_operator(model, theta, X, y, loss="cross_entropy", batch_size=3)
+    v, V = np.ones(P), np.ones((P, 3))
+    products = {
+        "op @ v": lambda: op @ v,
+        "op @ V": lambda: op @ V,
+        "op @ v[:, None]": lambda: op @ v[:, None],
+        "op(v)": lambda: op(v),
+        "v @ op": lambda: v @ op,
+        "V.T @ op": lambda: V.T @ op,
+        "op.dot(V)": lambda: op.dot(V),
+        "op.matvec(v)": lambda: op.matvec(v),
+        "op.matmat(V)": lambda: op.matmat(V),
+        "op.rmatvec(v)": lambda: op.rmatvec(v),
+        "op.T @ v": lambda: op.T @ v,
+    }
+    for how, product in products.items():
+        calls.update(check=0, scan=0)
+        product()
+        assert calls == {"check": 1, "scan": 1}, how
+
+
+@pytest.mark.parametrize("mode", ["hessian", "ggn", "residual"])
+def test_default_cache_is_on_bounded_and_bit_identical(mode):
+    """Default budget keeps state; cache_bytes=0 keeps none; the bits are the same."""
+    from hessref.operators.cache import default_cache_bytes
+
+    model, theta, X, y = make_case([5, 7, 6, 3], "tanh", "cross_entropy", N=23, seed=22)
+    V = np.random.default_rng(23).normal(size=(model.num_params, 4))
+    kw = {"loss": "cross_entropy", "batch_size": 5}
+    cached = FACTORIES[mode](model, theta, X, y, **kw)
+    plain = FACTORIES[mode](model, theta, X, y, cache_bytes=0, **kw)
+    assert 0 < cached.cache_bytes <= default_cache_bytes() + 2**20
+    assert cached.cache_bytes <= hessref.operators.DEFAULT_CACHE_LIMIT
+    want = plain @ V
+    for _ in range(2):  # the first product fills the state, the second reads it
+        assert np.array_equal(cached @ V, want)
+        assert np.array_equal(cached @ V[:, 1], want[:, 1])
+    assert cached.cached_bytes > 0 and len(cached._states.keys()) == 5
+    assert plain.cached_bytes == 0 and plain._states.keys() == []
+
+
+def test_default_budget_is_the_smaller_of_fraction_and_limit(monkeypatch):
+    from hessref.operators import cache
+
+    monkeypatch.setattr(cache, "available_memory_bytes", lambda: 4 * 2**20)
+    assert cache.default_cache_bytes() == 2**20  # 1/4 of 4 MiB
+    monkeypatch.setattr(cache, "available_memory_bytes", lambda: 2**40)
+    assert cache.default_cache_bytes() == cache.DEFAULT_CACHE_LIMIT == 2 * 2**30
+    model, theta, X, y = make_case([3, 4, 2], "tanh", "mse", N=5)
+    assert hessian_operator(model, theta, X, y).cache_bytes == 2 * 2**30
+    assert hessian_operator(model, theta, X, y, cache_bytes=0).cache_bytes == 0
+
+
+def test_kept_state_does_not_go_stale_when_theta_changes():
+    """θ changed in place after construction: the operator (and its kept state) keep the old θ."""
+    model, theta, X, y = make_case([4, 6, 3], "tanh", "mse", N=9, seed=24)
+    theta = theta.copy()
+    V = np.random.default_rng(25).normal(size=(model.num_params, 2))
+    op = hessian_operator(model, theta, X, y, batch_size=4)
+    want = hessian_operator(model, theta.copy(), X, y, batch_size=4, cache_bytes=0) @ V
+    assert np.array_equal(op @ V, want)
+    theta *= 3.0  # the caller's array, not the operator's copy
+    assert np.array_equal(op @ V, want)
+    moved = hessian_operator(model, theta, X, y, batch_size=4)
+    assert not np.array_equal(moved @ V, want)
+    assert rel_err(moved @ V, hr.hessian(model, theta, X, y) @ V) < TOL
+
+
+def test_curvature_operator_takes_the_kind():
+    from hessref.core.kinds import Curvature
+    from hessref.operators import curvature_operator
+
+    model, theta, X, y = make_case([3, 4, 2], "tanh", "mse", N=5, seed=26)
+    V = np.random.default_rng(27).normal(size=(model.num_params, 2))
+    for kind, factory in zip(Curvature, FACTORIES.values(), strict=True):
+        for spelling in (kind, kind.symbol, kind.value):
+            op = curvature_operator(spelling, model, theta, X, y)
+            assert op.kind is kind and op.mode == kind.value
+            assert np.array_equal(op @ V, factory(model, theta, X, y) @ V)
+            assert f"({kind.symbol})" in repr(op)
+    with pytest.raises(ValueError, match="kind: expected one of 'H', 'G', 'R'"):
+        curvature_operator("F", model, theta, X, y)
+    with pytest.warns(DeprecationWarning, match="Curvature"):
+        from hessref.operators.chunks import NAMES
+    assert NAMES == {"hessian": "H", "ggn": "G", "residual": "R"}
+
+
+def test_sum_over_chunks_keeps_every_chunk_in_order():
+    """Chunked products equal the one-chunk product to round-off, whatever the last chunk."""
+    model, theta, X, y = make_case([4, 6, 3], "tanh", "cross_entropy", N=11, seed=28)
+    V = np.random.default_rng(29).normal(size=(model.num_params, 2))
+    whole = hessian_operator(model, theta, X, y, loss="cross_entropy", cache_bytes=0) @ V
+    for batch_size in (1, 2, 5, 10):  # last chunk of 1 row each time
+        op = hessian_operator(model, theta, X, y, loss="cross_entropy", batch_size=batch_size)
+        assert rel_err(op @ V, whole) < TOL, batch_size
+
+
+def test_chunks_are_summed_first_to_last():
+    """The documented order t_0 = p_0, t_c = t_{c-1} + p_c, to the bit (not only to round-off)."""
+    from hessref.core.kinds import Curvature
+    from hessref.core.problem import make_problem
+    from hessref.operators.chunks import chunk_product
+
+    model, theta, X, y = make_case([4, 9, 3], "tanh", "cross_entropy", N=13, seed=30)
+    V = np.random.default_rng(31).normal(size=(model.num_params, 3))
+    problem = make_problem(model, theta, X, y, "cross_entropy")
+    parts = [chunk_product(c, np.asfortranarray(V), Curvature.H) for c in problem.chunks(3)]
+    want = parts[0].copy()
+    for p in parts[1:]:
+        want = want + p
+    backward = parts[-1].copy()
+    for p in parts[-2::-1]:
+        backward = backward + p
+    assert not np.array_equal(want, backward)  # the order is visible in the bits here
+    for cache_bytes in (0, None):
+        op = hessian_operator(
+            model, theta, X, y, loss="cross_entropy", batch_size=3, cache_bytes=cache_bytes
+        )
+        assert np.array_equal(op @ V, want)

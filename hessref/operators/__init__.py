@@ -14,8 +14,10 @@ keeps the *global* weight s (not 1/len(chunk)), so the sum over chunks is exact
 for any chunking, a ragged last chunk included; different chunkings agree to
 round-off.
 
-Modules: :mod:`~hessref.operators.curvature` (the operator and its factories),
+Modules: :mod:`~hessref.operators.curvature` (the operator base),
+:mod:`~hessref.operators.factories` (the validating constructors),
 :mod:`~hessref.operators.chunks` (one chunk's product and :class:`ChunkError`),
+:mod:`~hessref.operators.cache` (kept chunk state and its default budget),
 :mod:`~hessref.operators.distributed` (the dask cluster protocol).
 
 Design choices
@@ -28,16 +30,25 @@ Design choices
   are never resampled and no state changes between products, so the same
   product twice gives the same bits, serially, with any executor or on a dask
   cluster (given the same BLAS, one thread, on every worker).
-- **Memory independent of N.** Nothing of size P × P is ever formed. By default
-  the forward pass (activations, σ′, σ″) is recomputed per chunk and per
-  product and *not* kept across calls, since keeping it costs memory
-  proportional to N (≈ 8·(d_0 + 4 Σ hidden widths) bytes per sample). With
-  ``batch_size=None`` the chunk size is chosen per product so that the chunk
-  workspace stays near ``WORKSPACE_BYTES`` (it depends on K and on the layer
-  widths, not on N). ``cache_bytes=B`` opts in to keeping the forward caches of
-  the first chunks, up to B bytes in total; this saves up to one forward pass
-  per product (≈ 20–30 % of an HVP with tanh), gives bit-identical results, and
-  applies to serial products only.
+- **Memory independent of N.** Nothing of size P × P is ever formed (except by
+  ``to_dense``, for small models). With ``batch_size=None`` the chunk size is chosen
+  per product so that the chunk workspace stays near ``WORKSPACE_BYTES`` (it depends
+  on K and on the layer widths, not on N).
+- **Fast by default: kept chunk state.** The direction-independent work of a product
+  (the forward pass: activations, σ′, σ″; for H and R also the loss's backward δ_l)
+  is kept across products for as many chunks as fit in ``cache_bytes``, by default
+  min(¼ of the available memory, 2 GiB) (:mod:`~hessref.operators.cache`);
+  ``cache_bytes=0`` turns it off. This saves up to one forward pass per product, gives
+  bit-identical results, and applies to serial products. θ is copied at
+  construction, so the kept state never goes stale.
+- **One check per product.** ``op @ v``, ``op.matvec``, ``op.matmat`` and ``op @ V``
+  check V once and scan the result for NaN/inf once (after the sum over chunks); only
+  when that scan fails are the chunks recomputed one by one to name the failing chunk
+  (:class:`ChunkError`).
+- **One base, one hook.** :class:`CurvatureOperator` owns the checking, chunking,
+  executors, kept state, summation order and errors; the curvature kind
+  (:class:`hessref.core.kinds.Curvature`) supplies only the per-chunk product
+  :func:`~hessref.operators.chunks.chunk_matmat`.
 - **Executors.** With a :class:`concurrent.futures.Executor` (threads or
   processes) the map over chunks is ``executor.map(chunk_product, chunks, ...)``;
   the results are summed in chunk order, so the answer is bit-identical to the
@@ -59,21 +70,25 @@ Design choices
   caches are locked).
 """
 
+from hessref.operators.cache import DEFAULT_CACHE_FRACTION, DEFAULT_CACHE_LIMIT
 from hessref.operators.chunks import ChunkError
-from hessref.operators.curvature import (
-    WORKSPACE_BYTES,
-    CurvatureOperator,
+from hessref.operators.curvature import WORKSPACE_BYTES, CurvatureOperator
+from hessref.operators.distributed import SCHEDULER_TIMEOUT
+from hessref.operators.factories import (
+    curvature_operator,
     ggn_operator,
     hessian_operator,
     residual_operator,
 )
-from hessref.operators.distributed import SCHEDULER_TIMEOUT
 
 __all__ = [
+    "DEFAULT_CACHE_FRACTION",
+    "DEFAULT_CACHE_LIMIT",
     "SCHEDULER_TIMEOUT",
     "WORKSPACE_BYTES",
     "ChunkError",
     "CurvatureOperator",
+    "curvature_operator",
     "ggn_operator",
     "hessian_operator",
     "residual_operator",

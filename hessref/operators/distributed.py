@@ -2,7 +2,8 @@
 
 Used by :class:`~hessref.operators.CurvatureOperator` when ``executor=`` is a
 ``dask.distributed.Client`` or its ``client.get_executor()``. dask is optional
-(``pip install "hessref[distributed]"``); it is imported only here, on first use.
+(``pip install "hessref[distributed]"``) and hessref never imports it: a client is
+recognised by its module name (:func:`dask_client`) and used through its own methods.
 
 Protocol of one product M V (P, K), with the data split into chunks c = 0..n-1:
 
@@ -20,7 +21,9 @@ Faults: every task can be recomputed from futures that live on two workers, so a
 killed worker costs a recomputation, not the product. If scattered data was lost
 anyway (every replica died), the data are scattered again from the operator's copy
 and the product is retried, for at most ``timeout`` seconds. An exception in a chunk arrives as
-:class:`~hessref.operators.ChunkError` naming the chunk. A product waits for the
+:class:`~hessref.operators.ChunkError` naming the chunk; a non-finite result is found
+by the operator's one scan of the sum, which then names the chunk (see
+:func:`~hessref.operators.chunks.locate_non_finite`). A product waits for the
 scheduler at most ``timeout`` seconds (``CurvatureOperator.scheduler_timeout``,
 default :data:`SCHEDULER_TIMEOUT`) once the client has lost its connection, then
 raises ``ConnectionError``.
@@ -37,8 +40,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from hessref.core.kinds import Curvature
 from hessref.core.problem import Problem
-from hessref.operators.chunks import NAMES, chunk_product
+from hessref.operators.chunks import chunk_matmat, params_view
 
 Array = NDArray[np.float64]
 
@@ -59,15 +63,17 @@ def dask_client(executor: Any) -> Any:
     return client if callable(getattr(client, "scatter", None)) else None
 
 
-def _remote_chunk(shared: tuple, data: tuple, V: Array, mode: str, index: int, start: int) -> Array:
+def _remote_chunk(
+    shared: tuple, data: tuple, V: Array, kind: Curvature, index: int, start: int
+) -> Array:
     """Worker side: rebuild the chunk's Problem from the scattered θ and (X_c, y_c), multiply."""
     theta, model, loss, scale = shared
     # arrays rebuilt from dask's frames may sit at byte offsets that are not multiples of
     # 8 (flags.aligned False); NumPy then takes other loops whose round-off differs, so
     # copy those to aligned memory, as the serial product has it: same bits
     theta, X, y, V = (a if a.flags.aligned else a.copy(order="K") for a in (theta, *data, V))
-    problem = Problem(model, theta, model.unflatten(theta), X, y, loss, scale)
-    return chunk_product(problem, V, mode, index, start)
+    problem = Problem(model, theta, params_view(model, theta), X, y, loss, scale)
+    return chunk_matmat(problem, V, kind, index, start)
 
 
 def _remote_add(total: Array, part: Array) -> Array:
@@ -119,7 +125,7 @@ class DistributedChunks:
                 self._rows, self._copies = rows, copies
             return self._shared, list(self._data)
 
-    def product(self, V: Array, mode: str, rows: int, timeout: float) -> Array:
+    def product(self, V: Array, kind: Curvature, rows: int, timeout: float) -> Array:
         """M V on the cluster (see the module docstring).
 
         If scattered data was lost with every copy (the product is cancelled, or a
@@ -129,14 +135,14 @@ class DistributedChunks:
         deadline = None
         while True:
             try:
-                return self._product(V, mode, rows, timeout)
+                return self._product(V, kind, rows, timeout)
             except (CancelledError, OSError) as exc:
                 if self.client.status != "running":
-                    raise self._lost_scheduler(mode, timeout) from None
+                    raise self._lost_scheduler(kind, timeout) from None
                 deadline = deadline or time.monotonic() + timeout
                 if time.monotonic() > deadline:
                     raise ConnectionError(
-                        f"{NAMES[mode]} product: the cluster lost the operator's data and it "
+                        f"{kind.symbol} product: the cluster lost the operator's data and it "
                         f"could not be sent again within {timeout:g} s (scheduler_timeout): "
                         f"{type(exc).__name__}: {exc}"
                     ) from exc
@@ -147,36 +153,36 @@ class DistributedChunks:
                         break
                     time.sleep(_POLL)
 
-    def _product(self, V: Array, mode: str, rows: int, timeout: float) -> Array:
-        self._await_scheduler(mode, timeout)
+    def _product(self, V: Array, kind: Curvature, rows: int, timeout: float) -> Array:
+        self._await_scheduler(kind, timeout)
         shared, data = self._scattered(rows)
         client, N = self.client, self.problem.num_samples
         tag = uuid.uuid4().hex[:12]
         try:
             V_future = client.scatter(V, broadcast=self._copies, hash=False, timeout=timeout)
         except TimeoutError:
-            raise self._lost_scheduler(mode, timeout) from None
+            raise self._lost_scheduler(kind, timeout) from None
         total = None
         for index, chunk in enumerate(data):
             start, stop = index * rows, min(index * rows + rows, N)
-            name = f"hessref-{NAMES[mode]}-chunk-{index}-rows-{start}-{stop}-{tag}"
+            name = f"hessref-{kind.symbol}-chunk-{index}-rows-{start}-{stop}-{tag}"
             part = client.submit(
-                _remote_chunk, shared, chunk, V_future, mode, index, start, key=name
+                _remote_chunk, shared, chunk, V_future, kind, index, start, key=name
             )
             if total is not None:
                 part = client.submit(_remote_add, total, part, key=f"{name}-sum")
             total = part
-        return self._wait(total, mode, timeout)
+        return self._wait(total, kind, timeout)
 
-    def _await_scheduler(self, mode: str, timeout: float) -> None:
+    def _await_scheduler(self, kind: Curvature, timeout: float) -> None:
         """Return once the client is connected; ``ConnectionError`` after ``timeout`` s."""
         deadline = time.monotonic() + timeout
         while self.client.status != "running":
             if time.monotonic() > deadline:
-                raise self._lost_scheduler(mode, timeout)
+                raise self._lost_scheduler(kind, timeout)
             time.sleep(_POLL)
 
-    def _wait(self, future: Any, mode: str, timeout: float) -> Array:
+    def _wait(self, future: Any, kind: Curvature, timeout: float) -> Array:
         """future.result(), but give up ``timeout`` s after the scheduler connection is lost.
 
         Waits on a done-callback event, not on ``future.result(timeout=...)``: dask's own
@@ -193,13 +199,13 @@ class DistributedChunks:
                 lost_since = time.monotonic()
             elif time.monotonic() - lost_since > timeout:
                 future.release()
-                raise self._lost_scheduler(mode, timeout)
+                raise self._lost_scheduler(kind, timeout)
         return future.result()
 
-    def _lost_scheduler(self, mode: str, timeout: float) -> ConnectionError:
+    def _lost_scheduler(self, kind: Curvature, timeout: float) -> ConnectionError:
         address = getattr(self.client.scheduler, "address", "?")
         return ConnectionError(
-            f"lost the dask scheduler at {address} during an {NAMES[mode]} product "
+            f"lost the dask scheduler at {address} during an {kind.symbol} product "
             f"(client status {self.client.status!r}; waited {timeout:g} s, the operator's "
             "scheduler_timeout); restart the scheduler and build the operator again"
         )

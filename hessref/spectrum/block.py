@@ -56,7 +56,7 @@ def _next_block(
 
 def block_lanczos_extreme(
     op: Operator, k: int, which: str, tol: float, b: int, gen: np.random.Generator
-) -> tuple[Array, Array]:
+) -> tuple[Array, Array, Array]:
     """The k wanted Ritz pairs of block Lanczos (block size b) once converged.
 
     Stops when every wanted Ritz pair (θ_i, y_i = Q s_i) has residual
@@ -69,6 +69,9 @@ def block_lanczos_extreme(
     values : ndarray (k,)
         Ascending.
     vectors : ndarray (P, k)
+    bounds : ndarray (k,)
+        The Ritz residuals ‖B_j S[last block, i]‖ (= ‖A y_i − θ_i y_i‖ in exact
+        arithmetic; 0 when the basis spans the whole space).
     """
     P = op.P
     Q, T = _grow(np.empty((P, 0)), np.empty((0, 0)), min(P, max(4 * b, 64)))
@@ -84,13 +87,12 @@ def block_lanczos_extreme(
         theta, S = scipy.linalg.eigh(T[:n, :n], check_finite=False)
         wanted = slice(n - k, n) if which == "largest" else slice(0, k)
         if n == P:  # Q spans everything: the Ritz pairs are exact
-            return theta[wanted], Q[:, :n] @ S[:, wanted]
+            return theta[wanted], Q[:, :n] @ S[:, wanted], np.zeros(k)
         scale, bnext = float(np.max(np.abs(theta))), min(b, P - n)
         Qn, B = _next_block(Q[:, :n], W, bnext, scale, gen)
-        if n >= k and np.all(
-            np.linalg.norm(B @ S[n - bcur : n, wanted], axis=0) <= 3 * tol * scale
-        ):
-            return theta[wanted], Q[:, :n] @ S[:, wanted]
+        bounds = np.linalg.norm(B @ S[n - bcur : n, wanted], axis=0)
+        if n >= k and np.all(bounds <= 3 * tol * scale):
+            return theta[wanted], Q[:, :n] @ S[:, wanted], bounds
         if n + bnext > Q.shape[1]:
             Q, T = _grow(Q, T, min(P, 2 * Q.shape[1]))
         Q[:, n : n + bnext] = Qn
