@@ -872,16 +872,8 @@ MUTATIONS: list[Mutation] = [
         "hessref/train/optimizers.py",
         "return np.sign(m)",
         "return np.where(m >= 0, 1.0, -1.0)",
-        ["tests/test_train_kernel.py", *TRAIN],
+        ["tests/test_train_step.py", *TRAIN],
         "sign descent with sign(0) = +1 (moves coordinates whose gradient is exactly 0)",
-    ),
-    M(
-        "train_kernel_ce_scale",
-        "hessref/train/kernel.py",
-        "    E *= s\n",
-        "\n",
-        ["tests/test_train_kernel.py", *TRAIN],
-        "training kernel's cross-entropy δ_L without the reduction weight s",
     ),
     M(
         "ritz_residuals_unsorted",

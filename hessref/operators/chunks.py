@@ -131,19 +131,6 @@ def _blame(problem: Problem, V: Array, start: int) -> str:
     return "the inputs are finite, so the product overflowed; rescale the data or theta"
 
 
-def params_view(model: MLP, theta: Array) -> list[tuple[Array, Array]]:
-    """``[(W_l, b_l)]`` as views into a θ that was already checked (no second scan).
-
-    :meth:`MLP.unflatten` checks θ like a public input; inside the operators θ has been
-    checked once, at construction, so the views are cut directly.
-    """
-    sizes = model.sizes
-    return [
-        (theta[model.weight_slice(l)].reshape(sizes[l], sizes[l - 1]), theta[model.bias_slice(l)])
-        for l in range(1, model.num_layers + 1)
-    ]
-
-
 def bytes_per_row(model: MLP, K: int) -> int:
     """Approximate workspace of the batched R-op per data row for K directions.
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Iterable
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -34,7 +33,6 @@ from hessref.operators.chunks import (
     chunk_matmat,
     indexed_chunk_matmat,
     locate_non_finite,
-    params_view,
 )
 from hessref.operators.distributed import SCHEDULER_TIMEOUT, DistributedChunks, dask_client
 
@@ -126,7 +124,7 @@ class CurvatureOperator(LinearOperator):
         P = problem.model.num_params
         super().__init__(dtype=np.float64, shape=(P, P))
         theta = problem.theta.copy()  # the kept chunk states must never go stale
-        self.problem = replace(problem, theta=theta, params=params_view(problem.model, theta))
+        self.problem = problem._at_unchecked(theta)
         self.kind = Curvature.parse(mode, argument="mode")
         self.reduction = reduction
         self.batch_size = batch_size

@@ -42,7 +42,7 @@ from numpy.typing import NDArray
 
 from hessref.core.kinds import Curvature
 from hessref.core.problem import Problem
-from hessref.operators.chunks import chunk_matmat, params_view
+from hessref.operators.chunks import chunk_matmat
 
 Array = NDArray[np.float64]
 
@@ -72,7 +72,7 @@ def _remote_chunk(
     # 8 (flags.aligned False); NumPy then takes other loops whose round-off differs, so
     # copy those to aligned memory, as the serial product has it: same bits
     theta, X, y, V = (a if a.flags.aligned else a.copy(order="K") for a in (theta, *data, V))
-    problem = Problem(model, theta, params_view(model, theta), X, y, loss, scale)
+    problem = Problem(model, theta, model._unflatten_unchecked(theta), X, y, loss, scale)
     return chunk_matmat(problem, V, kind, index, start)
 
 

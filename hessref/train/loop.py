@@ -18,8 +18,9 @@ or explodes. ``track=Tracking(...)`` records the Hessian's extreme eigenvalues a
 the way (:mod:`hessref.train.tracking`).
 
 Inputs are validated once (:func:`hessref.core.problem.make_problem`); each step calls
-the unchecked kernel :func:`hessref.train.kernel.loss_and_gradient` (the core's forward
-pass and backprop, the loss and δ_L from one pass over the outputs, no validation).
+the engine's unchecked :func:`hessref.core.derivatives.problem_loss_and_gradient` at
+``Problem._at_unchecked(θ_t)`` (one forward pass, the loss and δ_L from one evaluation at F,
+one backprop; no validation).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from hessref.core.derivatives import problem_loss_and_gradient
 from hessref.core.mlp import MLP
 from hessref.core.problem import Problem, make_problem
 from hessref.core.validation import (
@@ -38,7 +40,6 @@ from hessref.core.validation import (
     check_positive_float,
     check_positive_int,
 )
-from hessref.train.kernel import loss_and_gradient, params_view
 from hessref.train.optimizers import Optimizer, UpdateRule, get_optimizer
 from hessref.train.tracking import SharpnessTrajectory, Tracker, Tracking
 
@@ -156,10 +157,6 @@ def _check_batch_size(batch_size: int | None, N: int) -> int | None:
     return None if batch_size == N else batch_size
 
 
-def _at(problem: Problem, theta: Array) -> Problem:
-    """The same problem at parameters θ (θ comes from the loop: checked, not re-checked)."""
-    return replace(problem, theta=theta, params=params_view(problem.model, theta))
-
 
 def _diverged(t: int, value: float, first: float, lr: float) -> TrainingDivergedError:
     what = "non-finite" if not np.isfinite(value) else "exploding"
@@ -187,7 +184,7 @@ class _Run:
 
     def evaluate(self, t: int, theta: Array) -> Array:
         """Full-batch L, ‖∇L‖ at θ_t (stored; divergence checked); returns ∇L."""
-        value, grad = loss_and_gradient(_at(self.problem, theta))
+        value, grad = problem_loss_and_gradient(self.problem._at_unchecked(theta))
         gnorm = float(np.linalg.norm(grad))
         if self.limit is None:
             self.limit = EXPLOSION_FACTOR * max(value, 1.0) if np.isfinite(value) else 0.0
@@ -202,8 +199,8 @@ class _Run:
         if self.batches is not None:
             idx = next(self.batches)
             p = self.problem
-            batch = replace(_at(p, theta), X=p.X[idx], y=p.y[idx], scale=self.batch_scale)
-            grad = loss_and_gradient(batch)[1]
+            batch = replace(p._at_unchecked(theta), X=p.X[idx], y=p.y[idx], scale=self.batch_scale)
+            grad = problem_loss_and_gradient(batch)[1]
         if self.noise is not None:
             grad = grad + self.noise.sample(grad.shape[0], self.gen)
         return theta - self.lr * self.rule.direction(grad)

@@ -1,7 +1,7 @@
-"""The unchecked training kernel and the sign-descent promise sign(0) = 0.
+"""The training loop's unchecked step and the sign-descent promise sign(0) = 0.
 
-Channels: the kernel against the core's checked ``problem_loss_and_gradient`` and
-against autograd-free finite differences are independent computations of L and ∇L;
+Channels: the step's gradient against central differences of the public, checked loss,
+and its cross-entropy value against SciPy's logsumexp;
 sign descent is checked on a network built so that some gradient entries are exactly 0.
 """
 
@@ -9,46 +9,46 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy.special import logsumexp
 
 import hessref as hr
 from hessref.core.derivatives import problem_loss_and_gradient
 from hessref.core.problem import make_problem
 from hessref.train import train
-from hessref.train.kernel import loss_and_gradient
 
 
 @pytest.mark.parametrize("loss", ["mse", "cross_entropy"])
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
-def test_kernel_matches_core_and_finite_differences(loss, reduction):
+def test_training_step_gradient_matches_finite_differences(loss, reduction):
+    """The loop's unchecked step (Problem._at_unchecked + problem_loss_and_gradient) against
+    central differences of the public, checked hr.loss along 3 directions (O(h²) error)."""
     model = hr.MLP([5, 7, 4], activation="tanh")
     rng = np.random.default_rng(0)
     theta = model.init(rng) * 2.0
     X = rng.normal(size=(9, 5))
     y = rng.normal(size=(9, 4)) if loss == "mse" else rng.integers(0, 4, size=9)
-    problem = make_problem(model, theta, X, y, loss, reduction)
-    value, grad = loss_and_gradient(problem)
-    want_value, want_grad = problem_loss_and_gradient(problem)
-    assert value == pytest.approx(want_value, rel=1e-14, abs=0)
-    np.testing.assert_allclose(grad, want_grad, rtol=1e-13, atol=1e-15 * np.abs(want_grad).max())
-    # central differences of the kernel's own loss along 3 directions (O(h²) error)
+    problem = make_problem(model, np.zeros(model.num_params), X, y, loss, reduction)
+    value, grad = problem_loss_and_gradient(problem._at_unchecked(theta))
+    assert value == pytest.approx(hr.loss(model, theta, X, y, loss=loss, reduction=reduction))
     h = 1e-5
     for v in rng.normal(size=(3, model.num_params)):
-        up = loss_and_gradient(make_problem(model, theta + h * v, X, y, loss, reduction))[0]
-        down = loss_and_gradient(make_problem(model, theta - h * v, X, y, loss, reduction))[0]
+        up = hr.loss(model, theta + h * v, X, y, loss=loss, reduction=reduction)
+        down = hr.loss(model, theta - h * v, X, y, loss=loss, reduction=reduction)
         assert (up - down) / (2 * h) == pytest.approx(grad @ v, rel=1e-7)
 
 
-def test_kernel_cross_entropy_stays_finite_for_huge_logits():
-    """ℓ = log Σ e^{z} − z_y with z = f − max f: no overflow at logits of 1e4."""
+def test_training_step_cross_entropy_stays_finite_for_huge_logits():
+    """ℓ = logsumexp(f) − f_y at logits of ±1e4 (closed form by SciPy): no overflow."""
     model = hr.MLP([2, 3], activation="identity")
     theta = np.zeros(model.num_params)
     theta[:6] = [5e3, 0, 0, 5e3, -5e3, 0]
     X, y = np.array([[1.0, 1.0], [1.0, -1.0]]), np.array([2, 0])
     problem = make_problem(model, theta, X, y, "cross_entropy")
-    value, grad = loss_and_gradient(problem)
-    want_value, want_grad = problem_loss_and_gradient(problem)
-    assert np.isfinite(value) and value == pytest.approx(want_value, rel=1e-15)
-    np.testing.assert_allclose(grad, want_grad, rtol=1e-15, atol=1e-15)
+    value, grad = problem_loss_and_gradient(problem)
+    F = X @ theta[:6].reshape(3, 2).T
+    want = np.mean(logsumexp(F, axis=1) - F[[0, 1], y])
+    assert np.isfinite(value) and value == pytest.approx(want, rel=1e-15)
+    assert np.all(np.isfinite(grad))
 
 
 def _net_with_dead_unit():
