@@ -125,8 +125,12 @@ def first_alarm(traces: np.ndarray, drift: float, threshold: float) -> int:
 
 
 def flip_key(rho: float) -> str:
-    """The record key of flip fraction ρ (no dot: rules read dotted paths), e.g. "flip_10pct"."""
-    return f"flip_{100 * rho:g}pct"
+    """The record key of flip fraction ρ (no dot: rules read dotted paths).
+
+    >>> flip_key(0.1), flip_key(0.025)
+    ('flip_10pct', 'flip_2_5pct')
+    """
+    return f"flip_{100 * rho:g}pct".replace(".", "_")
 
 
 def flip_labels(y: np.ndarray, fraction: float, classes: int, seed: int) -> tuple:
