@@ -23,6 +23,10 @@ module                 contents
 ``batch_size``         ``small-vs-large-batch`` (Sagun et al. 2017, §4)
 ``factors``            ``data-vs-architecture`` (crossed design), ``sample-size``
 ``loss_activation``    ``loss-and-activation`` (ReLU/tanh + CE, ReLU + MSE)
+memorization_traces    ``memorization-traces`` (layer-trace CUSUM; arXiv:2605.25674, read
+                       as issue 23 states it)
+local_sgd_subspace     ``local-sgd-subspace`` (Local-SGD gaps vs the top-k of H;
+                       arXiv:2605.27739, read as issue 23 states it)
 =====================  ===================================================================
 
 Other modules of this package (e.g. from other work streams) register more experiments
