@@ -30,7 +30,7 @@ series were not looked at before the scored runs. For ReLU networks H_ll = G_ll 
 Hutchinson estimate is floored at 1e-300 before the log.
 
 Rows: detection on noisy runs (Hutchinson series: the primary statistic; exact series),
-alarm before half of the flipped labels are fit, false alarms on clean runs (nulls:
+alarm before half of the flipped labels stay fit, false alarms on clean runs (nulls:
 they control for trace rises made by training itself), and the coverage of the exact
 trace by the Hutchinson ±2 SE intervals. A second null trains on clean labels of HARD
 data (class separation ``hard_separation``, overlapping classes): it controls for
@@ -147,6 +147,19 @@ def flip_labels(y: np.ndarray, fraction: float, classes: int, seed: int) -> tupl
     return noisy, idx
 
 
+def half_fit_checkpoints(steps: list, fit: list) -> list:
+    """Steps t ≥ 1 from which at least half the flipped labels stay fit at every later checkpoint.
+
+    Fits at initialisation are chance (about 1/C per flipped label), so step 0 never counts,
+    and a checkpoint counts only if the fit fraction stays ≥ 1/2 from it to the end.
+
+    >>> half_fit_checkpoints([0, 100, 200, 300], [0.6, 0.2, 0.5, 0.9])
+    [200, 300]
+    """
+    stays = np.minimum.accumulate(np.asarray(fit, dtype=float)[::-1])[::-1] >= 0.5
+    return [t for t, ok in zip(steps, stays, strict=True) if ok and t > 0]
+
+
 @dataclass(frozen=True)
 class RunTraces:
     """One training run's trace series (rows: checkpoints, columns: layers)."""
@@ -187,7 +200,7 @@ def _run(model, theta0, X, y, flipped, s: dict, seed: int) -> RunTraces:
     steps = res.recorded_steps.tolist()
     j_exact = first_alarm(exact, s["drift"], s["threshold"])
     j_hat = first_alarm(est, s["drift"], s["threshold"])
-    half = [t for t, f in zip(steps, fit, strict=True) if f >= 0.5]
+    half = half_fit_checkpoints(steps, fit)
     alarm_step = float(steps[j_hat]) if j_hat >= 0 else float("nan")
     half_step = float(half[0]) if half else float("nan")
     return RunTraces(
@@ -246,8 +259,9 @@ def _rules(s: dict) -> list[Verdict]:
                     "alarms", SOURCE),
             Verdict(f"ρ = {rho}: alarm before half the flips are fit",
                     AllOf(Compare(p + "alarm_hutchinson", "==", 1), Compare(p + "early", "==", 1)),
-                    "the Hutchinson alarm comes no later than the first checkpoint at which half "
-                    "of the flipped labels are fit (detection while memorizing, not after)",
+                    "the Hutchinson alarm comes no later than the first checkpoint (after step 0) "
+                    "from which half of the flipped labels stay fit (detection while memorizing, "
+                    "not after; :func:`half_fit_checkpoints`)",
                     SOURCE),
         ]  # fmt: skip
     first = f"noisy.{flip_key(s['flip_fractions'][0])}."
@@ -283,7 +297,7 @@ def _quantities(flips: list) -> dict[str, str]:
         p = f"noisy.{flip_key(rho)}."
         out[p + "final_loss"] = f"the final training loss with ρ = {rho}"
         out[p + "alarm_step_hutchinson"] = f"the first Hutchinson alarm step (ρ = {rho})"
-        out[p + "half_fit_step"] = f"the first step with half the flips fit (ρ = {rho})"
+        out[p + "half_fit_step"] = f"the step from which half the flips stay fit (ρ = {rho})"
         out[p + "coverage"] = f"the ±2 SE coverage of the exact traces (ρ = {rho})"
     return out
 
