@@ -335,6 +335,8 @@ def _figure(result, path) -> None:
     series = {kind: [by[f"ρ = {r}: alarm ({kind})"] for r in flips]
               for kind in ("Hutchinson", "exact traces")}  # fmt: skip
     series["null: clean (Hutchinson)"] = [by["null: clean labels, alarm (Hutchinson)"]] * len(flips)
+    hard = by["null: clean labels, hard data, alarm (Hutchinson)"]
+    series["null: clean hard data (Hutchinson)"] = [hard] * len(flips)
     rates_panel(ax3, flips, series, "flip fraction ρ", "alarm rates")
     fig.suptitle(f"{result.name} ({result.mode}, {len(result.seeds)} seeds)")
     save(fig, path)
