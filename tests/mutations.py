@@ -891,6 +891,47 @@ MUTATIONS: list[Mutation] = [
         ["tests/test_ritz_residuals.py", "tests/test_spectrum_block.py"],
         "block Lanczos residuals from the first block's rows of S instead of the last",
     ),
+    # --- papers-b ---
+    M(
+        "cusum_drift_sign",
+        "hessref/experiments/memorization_traces.py",
+        "prev = np.maximum(0.0, prev + x[..., j] - drift)",
+        "prev = np.maximum(0.0, prev + x[..., j] + drift)",
+        ["tests/test_memorization_local_sgd.py"],
+        "CUSUM adds the drift instead of subtracting it",
+    ),
+    M(
+        "layer_trace_mask_all_rows",
+        "hessref/layerwise.py",
+        "masked[s, (l - 1) * n : l * n] = Z[s]",
+        "masked[:, (l - 1) * n : l * n] = Z",
+        ["tests/test_memorization_local_sgd.py"],
+        "Hutchinson layer probes not masked to the layer block (estimates tr H, not tr H_ll)",
+    ),
+    M(
+        "subspace_overlap_over_p",
+        "hessref/experiments/local_sgd_subspace.py",
+        "return float(np.sum((U.T @ V) ** 2) / U.shape[1])",
+        "return float(np.sum((U.T @ V) ** 2) / U.shape[0])",
+        ["tests/test_memorization_local_sgd.py"],
+        "subspace overlap divided by P instead of k",
+    ),
+    M(
+        "local_sgd_gap_from_old_average",
+        "hessref/experiments/local_sgd_subspace.py",
+        "        theta = W.mean(axis=0)\n        gaps.append(W - theta)",
+        "        gaps.append(W - theta)\n        theta = W.mean(axis=0)",
+        ["tests/test_memorization_local_sgd.py"],
+        "Local-SGD gaps taken from the round's starting point, not the new average",
+    ),
+    M(
+        "gradient_covariance_uncentred",
+        "hessref/experiments/local_sgd_subspace.py",
+        "g = g - g.mean(axis=0)",
+        "g = g - 0.0 * g.mean(axis=0)",
+        ["tests/test_memorization_local_sgd.py"],
+        "gradient covariance without removing the mean gradient (second moment)",
+    ),
 ]
 
 
