@@ -168,18 +168,47 @@ def test_data_complexity_and_bulk():
     assert all(m["num_params"] == [760, 1135, 1510] for m in bw.per_seed)
 
 
-@pytest.mark.regression  # empirical outcomes of the fast settings, seeds 0-2
-def test_small_vs_large_batch_measures_barrier_baseline_and_test_loss():
+def test_small_vs_large_batch_compares_at_matched_loss():
     res = fast("small-vs-large-batch")
     s = res.settings
     for m in res.per_seed:
-        assert len(m["lambda_max"]) == len(s["batch_sizes"]) == len(m["test_loss"])
+        runs = m["runs"]
+        assert [r["batch"] for r in runs] == s["batch_sizes"]
+        assert m["lambda_max"] == [r["lambda_max"] for r in runs]
+        # matched loss: every run stopped at its first step with full-batch loss ≤ target
+        for r in runs:
+            assert r["reached"] == (r["train_loss"] <= s["target_loss"])
+            assert r["steps"] < s["max_steps"] or not r["reached"]
+        assert m["matched"] == all(r["reached"] for r in runs)
+        assert m["small"] == runs[0] and m["large"] == runs[-1]
         L = np.array(m["line_sb_lb"])
         a = np.array(s["alphas"])
         inside, high = L[(a >= 0) & (a <= 1)], max(L[a == 0][0], L[a == 1][0])
         assert m["barrier_sb_lb"] == pytest.approx((inside.max() - high) / high)
         assert m["random_rise"] > 0 and m["distance"] > 0
-    assert res.verdict("large batch is sharper")["holds"] == 3
+        assert m["sharpness_ratio"] == pytest.approx(runs[-1]["lambda_max"] / runs[0]["lambda_max"])
+    names = [v["name"] for v in res.verdicts]
+    assert names[0] == "connected basin: LB → its SB continuation"
+    null = res.verdict("null: init H count = C ± 1 (ratio rule)")
+    assert null["role"] == "null" and "expected to fail" in null["claim"]
+    # the verdict follows the data: make the large batch flatter than the small one
+    exp = EXPERIMENTS["small-vs-large-batch"]
+    m = res.per_seed[0]
+    fake = {
+        **m,
+        "matched": True,
+        "large": {**m["large"], "lambda_max": 0.5 * m["small"]["lambda_max"]},
+    }
+    out = summarise(exp, s, [0], [fake])
+    assert out.verdict("large batch sharper at matched loss")["holds"] == 0
+    fake["large"]["lambda_max"] = 2 * m["small"]["lambda_max"]
+    assert (
+        summarise(exp, s, [0], [fake]).verdict("large batch sharper at matched loss")["holds"] == 1
+    )
+    fake["matched"] = False
+    assert (
+        summarise(exp, s, [0], [fake]).verdict("large batch sharper at matched loss")["holds"] == 0
+    )
 
 
 @pytest.mark.regression  # empirical outcomes of the fast settings, seeds 0-2
