@@ -228,6 +228,22 @@ def test_data_vs_architecture_crossed_design():
     for m in res.per_seed:
         assert len(m["cells"]) == 8
         assert all(c["final_loss"] <= res.settings["target_loss"] for c in m["cells"].values())
+        # like with like: ONE data factor against width, each doubled (no max over factors)
+        for f in ("classes", "separation"):
+            ratio = abs(np.log(m[f"{f}_lambda_max_ratio"])) / abs(
+                np.log(m["width_lambda_max_ratio"])
+            )
+            assert m[f"{f}_over_width_lambda_max"] == pytest.approx(ratio, rel=1e-12)
+    s = res.settings
+    for levels in ("class_levels", "separation_levels", "width_levels"):
+        assert s[levels][1] == 2 * s[levels][0]
+    exp = EXPERIMENTS["data-vs-architecture"]
+    fake = dict(
+        res.per_seed[0], separation_over_width_lambda_max=1.9, classes_over_width_lambda_max=5.0
+    )
+    out = summarise(exp, s, [0], [fake])
+    assert out.verdict("λ_max moves more with separation than with width")["holds"] == 0
+    assert out.verdict("λ_max moves more with the number of classes than with width")["holds"] == 1
 
 
 def test_sample_size_spans_a_factor_ten():
