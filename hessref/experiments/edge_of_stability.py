@@ -300,7 +300,18 @@ def rules(settings: dict) -> list[Verdict]:
 
 
 def _quantities(settings: dict) -> dict[str, str]:
-    return {"sharpness_init": "λ_max(H) at initialisation"}
+    q = {"sharpness_init": "λ_max(H) at initialisation"}
+    for c in settings["fractions"]:
+        k, at = fraction_key(c), f"(η = {c:g}·2/λ_max(θ₀))"
+        q.update(
+            {
+                f"rates.{k}.crossed": f"whether λ_max rose from below to 2/η {at}",
+                f"rates.{k}.band_fraction": f"the share of records within the band after {at}",
+                f"rates.{k}.network_ratio": f"L(θ_c+k)/L(θ_c) of the network {at}",
+                f"rates.{k}.top_mode_ratio": f"the top-eigenvector quadratic model's ratio {at}",
+            }
+        )
+    return q
 
 
 def _setting_text(s: dict) -> str:

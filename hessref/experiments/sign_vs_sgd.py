@@ -51,16 +51,16 @@ from hessref.train import TrainingDivergedError, train
 CASES = ("sparse", "dense", "rotated")
 
 FAST = {
-    "dims": [4, 8, 16, 32],
+    "dims": [8, 16, 32, 64],
     "noise_scale": 1.0,
-    "eps": 0.05,
+    "eps": 0.1,
     "sgd_lrs": [float(v) for v in np.geomspace(1e-4, 3.9, 16)],
     "sign_lrs": [float(v) for v in np.geomspace(1e-4, 0.5, 16)],
     "repeats": 4,
     "max_steps": 2_000_000,
     "max_steps_mc": 100_000,
 }
-FULL = {**FAST, "dims": [10, 20, 40, 80, 160], "repeats": 8}
+FULL = {**FAST, "dims": [10, 20, 40, 80, 160], "repeats": 8, "eps": 0.05}
 
 
 def quadratic_problem(n: int, c_min: float, rotate: bool, seed: int):
