@@ -251,3 +251,31 @@ def test_sample_size_spans_a_factor_ten():
     n = res.settings["sample_sizes"]
     assert n[-1] >= 10 * n[0]
     assert all(len(m["count"]) == len(n) for m in res.per_seed)
+
+
+def test_null_helpers_keep_shapes_counts_and_the_real_loss():
+    from hessref.experiments.baselines import NULL_BUDGET_FACTOR, null_budget, unstructured_data
+
+    X = np.random.default_rng(0).normal(3.0, 2.0, (60, 5))
+    y = np.repeat(np.arange(3), 20)
+    Z, yz = unstructured_data(X, y, seed=1)
+    assert Z.shape == X.shape and np.allclose(Z.mean(0), 0) and np.allclose(Z.std(0), 1)
+    assert np.array_equal(np.bincount(yz), np.bincount(y)) and not np.array_equal(yz, y)
+    Z2, yz2 = unstructured_data(X, y, seed=1)
+    assert np.array_equal(Z, Z2) and np.array_equal(yz, yz2)
+    # the null stops at the real run's loss, never below the target
+    assert null_budget(200, 0.004, 1e-3) == {"steps": 200 * NULL_BUDGET_FACTOR, "stop_loss": 0.004}
+    assert null_budget(200, 5e-4, 1e-3)["stop_loss"] == 1e-3
+
+
+def test_shuffled_and_unstructured_nulls_train_to_the_real_loss():
+    from hessref.experiments.common import MIXTURE_FAST, fit_and_count
+
+    s = dict(MIXTURE_FAST, samples=60, input_dim=4, hidden=[6, 6], max_steps=400, top=20)
+    out = fit_and_count(s, 0, 1, lambda m: None, shuffle_seed=2)
+    for pre in ("shuffled_", "unstructured_"):
+        target = max(out["final_loss"], s["target_loss"])
+        assert out[f"{pre}reached"] == (out[f"{pre}final_loss"] <= target)
+        assert out[f"{pre}steps"] <= 5 * s["max_steps"]
+        assert out[f"{pre}reached"] or out[f"{pre}steps"] == 5 * s["max_steps"]
+        assert f"{pre}count" in out and f"{pre}margin" in out
