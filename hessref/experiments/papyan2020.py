@@ -327,7 +327,7 @@ register(
             "activation": "tanh",
             "separation": 3.0,
             "lr": 0.5,
-            "max_steps": 40000,
+            "max_steps": 10000,
             "stop_loss": 1e-4,
             "step_fraction": 0.1,
         },
