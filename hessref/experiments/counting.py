@@ -213,7 +213,9 @@ def count_quantities(counts: OutlierCounts, prefix: str = "") -> dict[str, Any]:
 
 def count_labels(prefix: str, what: str) -> dict[str, str]:
     """Phrases for the quantities of :func:`count_quantities` of the spectrum ``what``."""
-    out = {f"{prefix}count_{r}": f"the {RULE_TEXT[r]} count of {what}" for r in RULES}
+    noun = {"ratio": "ratio-rule", "gap": "gap-rule", "threshold": "heuristic-threshold",
+            "tukey": "Tukey-fence"}  # fmt: skip
+    out = {f"{prefix}count_{r}": f"the {noun[r]} count of {what}" for r in RULES}
     out[f"{prefix}ratio_margin"] = f"the ratio-rule margin of {what}"
     return out
 
@@ -314,3 +316,24 @@ def sensitivity_rows(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any
             "within_one": rate_summary([c is not None and abs(c - k) <= 1 for c, k in pairs]),
         })  # fmt: skip
     return rows
+
+
+def comparison_rows(records: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Rates over seeds of "= target" and "within ±1" for every rule, for ONE spectrum.
+
+    ``records`` are the per-seed :func:`count_quantities` dicts (no prefix) of one
+    spectrum. The ratio rule counts only with its margin (``ratio_margin_ok``).
+    Returns ``{rule: {"exact": rate_summary, "within_one": rate_summary}}``.
+    """
+    out = {}
+    for rule in RULES:
+        ok = [bool(r.get("ratio_margin_ok")) if rule == "ratio" else True for r in records]
+        out[rule] = {
+            "exact": rate_summary(
+                [bool(r[f"exact_{rule}"]) and o for r, o in zip(records, ok, strict=True)]
+            ),
+            "within_one": rate_summary(
+                [bool(r[f"within1_{rule}"]) and o for r, o in zip(records, ok, strict=True)]
+            ),
+        }
+    return out

@@ -88,6 +88,7 @@ from typing import Any
 
 import numpy as np
 
+from hessref.experiments.counting import comparison_rows, sensitivity_rows
 from hessref.experiments.result import (  # noqa: F401 - re-exported: the 0.2 import path
     ExperimentResult,
     dumps,
@@ -95,7 +96,7 @@ from hessref.experiments.result import (  # noqa: F401 - re-exported: the 0.2 im
     record,
     strict,
 )
-from hessref.experiments.rules import Verdict
+from hessref.experiments.rules import Verdict, lookup
 from hessref.experiments.stats import rate_summary, spread_summary, verdict_label
 
 Progress = Callable[[str], None]
@@ -287,7 +288,7 @@ def summarise(
     verdicts = [_verdict_entry(v, per_seed, labels) for v in experiment.rules(settings)]
     numbers = {}
     for key, phrase in labels.items():
-        vals = [m.get(key) for m in per_seed]
+        vals = [lookup(m, key) for m in per_seed]
         nums = [x for x in vals if x is not None]
         if nums and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in nums):
             clean = [float("nan") if x is None else x for x in vals]  # missing: not counted
@@ -306,7 +307,7 @@ def summarise(
         paper=experiment.paper,
         claim=experiment.claim,
         setting_text=text,
-        tables={"sensitivity": _sensitivity_tables(per_seed)},
+        tables=_count_tables(per_seed),
     )
 
 
@@ -319,6 +320,7 @@ def _verdict_entry(v: Verdict, per_seed: list[dict], labels: Mapping[str, str]) 
         "claim": v.claim,
         "source": v.source,
         "role": v.role,
+        "paper_value": v.paper_value,
         "outcomes": outcomes,
         **rate_summary(outcomes),
     }
@@ -326,18 +328,29 @@ def _verdict_entry(v: Verdict, per_seed: list[dict], labels: Mapping[str, str]) 
     return entry
 
 
-def _sensitivity_tables(per_seed: list[dict]) -> dict[str, list[dict]]:
-    """Rates over seeds of the counting-rule sensitivity records (key ``"sensitivity"``).
+def _count_tables(per_seed: list[dict]) -> dict[str, dict[str, Any]]:
+    """Rates over seeds of the counting-rule records every seed reports.
 
-    A seed may report ``{"sensitivity": {label: CountSensitivity, ...}}``; the table of
-    each label gives the rate of "= target" and "within ±1" at every grid point.
+    A seed may report ``"counts": {label: count_quantities(...)}`` (every counting rule,
+    :mod:`.counting`) and ``"sensitivity": {label: CountSensitivity}``. The result's
+    ``tables["counting"][label]`` gives per rule the rates of "= target" and "within
+    ±1"; ``tables["sensitivity"][label]`` the rates at every grid point.
     """
-    from hessref.experiments.counting import sensitivity_rows
-
-    found = [m.get("sensitivity") for m in per_seed if isinstance(m.get("sensitivity"), dict)]
-    if len(found) != len(per_seed) or not found:
-        return {}
-    return {label: sensitivity_rows([f[label] for f in found]) for label in found[0]}
+    tables: dict[str, dict[str, Any]] = {}
+    kinds = (
+        ("counts", "count_ratio", comparison_rows),
+        ("sensitivity", "margins", sensitivity_rows),
+    )
+    for key, marker, build in kinds:
+        found = [m.get(key) for m in per_seed]
+        records = [
+            isinstance(f, dict) and all(isinstance(r, dict) and marker in r for r in f.values())
+            for f in found
+        ]
+        if found and all(records) and found[0]:  # only records of the counting module
+            name = "counting" if key == "counts" else key
+            tables[name] = {label: build([f[label] for f in found]) for label in found[0]}
+    return tables
 
 
 def run_experiment(

@@ -243,6 +243,9 @@ class Verdict:
         ``"claim"``: an empirical paper claim (the claims table). ``"identity"``: an exact
         or engine-consistency check (the "exact checks" table; never counted as an
         empirical result). ``"null"``: a null baseline, expected to fail.
+    paper_value : str
+        The paper's own number for this claim where it gives one (short, e.g.
+        ``"k (Fig. 2)"`` or ``"±1 of k, Table 1"``); empty if it gives none.
 
     Examples
     --------
@@ -260,9 +263,17 @@ class Verdict:
     claim: str
     source: str
     role: str
+    paper_value: str
 
     def __init__(
-        self, name: str, rule: Rule, claim: Any = _NO_CLAIM, source: str = "", role: str = "claim"
+        self,
+        name: str,
+        rule: Rule,
+        claim: Any = _NO_CLAIM,
+        source: str = "",
+        role: str = "claim",
+        *,
+        paper_value: str = "",
     ) -> None:
         if not isinstance(name, str) or not name.strip():
             raise ValueError(f"name: expected a non-empty string, got {name!r}")
@@ -285,7 +296,10 @@ class Verdict:
             raise ValueError(f"source: expected a string (paper and section), got {source!r}")
         if role not in ROLES:
             raise ValueError(f"role: expected one of {ROLES}, got {role!r}")
+        if not isinstance(paper_value, str):
+            raise ValueError(f"paper_value: expected a string, got {paper_value!r}")
         for key, value in (("name", name), ("rule", rule), ("claim", claim)):
             object.__setattr__(self, key, value)
         object.__setattr__(self, "source", source)
         object.__setattr__(self, "role", role)
+        object.__setattr__(self, "paper_value", paper_value)

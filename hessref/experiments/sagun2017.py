@@ -1,32 +1,25 @@
 """Sagun, Evci, Güney, Dauphin, Bottou 2017 (arXiv:1706.04454): bulk and outliers.
 
-Registered experiments (each multi-seed, exact dense spectra):
+Registered experiments here (each multi-seed, exact dense spectra; the outlier-count
+experiments ``init-vs-trained`` and ``outliers-vs-classes`` are in
+:mod:`hessref.experiments.sagun2017_outliers`):
 
-- ``init-vs-trained`` (Fig. 1): outliers of H at initialisation vs after training.
-- ``outliers-vs-classes`` (Fig. 2, Table 1): the count vs the number of classes C, with
-  the control that fixes the number of outputs K = 10.
 - ``bulk-vs-width`` (Fig. 3): top eigenvalues vs width and near-zero share vs P, on
   scikit-learn's 8×8 digits (NOT MNIST).
 - ``hessian-split`` (§3): H = G + R; negative curvature can only come from R.
-
-Every count is reported with its margin and the null baselines (initialisation,
-shuffled labels) of :mod:`hessref.experiments.baselines`.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 
 import hessref as hr
 from hessref import data
-from hessref.experiments.baselines import count_labels, count_rule
 from hessref.experiments.common import (
     MIXTURE_FAST,
     MIXTURE_FULL,
-    count_entry,
-    fit_and_count,
     mixture_data,
     mixture_text,
     spectrum_of,
@@ -41,134 +34,25 @@ from hessref.train import train
 PAPER = "Sagun et al. 2017 (arXiv:1706.04454)"
 
 
-# ----------------------------------------------------------------------- init vs trained
-def _measure_init_vs_trained(s: dict, seed: int, progress: Progress) -> dict[str, Any]:
-    sd = derive_seeds(seed, "data", "init", "shuffle")
-
-    def g_counts(model, theta0, theta, X, y):
-        return {
-            **count_entry("G_init_", spectrum_of(model, theta0, X, y, s["loss"], "G"), s),
-            **count_entry("G_", spectrum_of(model, theta, X, y, s["loss"], "G"), s),
-        }
-
-    return fit_and_count(
-        s, sd["data"], sd["init"], progress, shuffle_seed=sd["shuffle"], extra=g_counts
-    )
-
-
-def _rules_init_vs_trained(s: dict) -> list[Verdict]:
-    C, m = s["classes"], s["min_margin"]
-    return [
-        Verdict("trained H: count = C", count_rule("", C, m), "after training, C outliers"),
-        Verdict("null, H at init: count = C", count_rule("init_", C, m)),
-        Verdict("null, shuffled labels: count = C", count_rule("shuffled_", C, m)),
-        Verdict(
-            "G at init: count = K - 1",
-            count_rule("G_init_", C - 1, m),
-            "at initialisation the outliers count outputs, not classes",
-        ),
-        Verdict(
-            "lambda_max shrinks in training",
-            Compare("lambda_max", "<", Ref("init_lambda_max")),
-        ),
-    ]
-
-
-_LABELS_IVT = {
-    **count_labels("", "the trained H"),
-    **count_labels("init_", "H at initialisation"),
-    **count_labels("shuffled_", "H trained on shuffled labels"),
-    **count_labels("G_init_", "G at initialisation"),
-    "lambda_max": "λ_max of the trained H",
-    "init_lambda_max": "λ_max of H at initialisation",
-    "fraction_negative": "the fraction of negative eigenvalues of the trained H",
-    "init_fraction_negative": "the fraction of negative eigenvalues of H at init",
-    "final_loss": "the final training loss",
-    "shuffled_final_loss": "the final loss on shuffled labels",
-}
-
-register(
-    Experiment(
-        name="init-vs-trained",
-        paper=f"{PAPER}, Fig. 1",
-        claim="H shows no outlier group at initialisation and C outliers after training",
-        fast=MIXTURE_FAST,
-        full={**MIXTURE_FULL, "classes": 5},
-        measure=_measure_init_vs_trained,
-        rules=_rules_init_vs_trained,
-        quantities=_LABELS_IVT,
-        setting_text=lambda s: mixture_text(s) + "; K = C outputs",
-    )
-)
-
-
-# ------------------------------------------------------------------ outliers vs classes
-def _measure_outliers(s: dict, seed: int, progress: Progress) -> dict[str, Any]:
-    sd = derive_seeds(seed, "data", "init", "shuffle")
-    out: dict[str, Any] = {}
-    for C in s["class_counts"]:
-        K = s["control_outputs"]
-        same = fit_and_count(
-            s, sd["data"], sd["init"], progress, classes=C, shuffle_seed=sd["shuffle"]
-        )
-        out.update({f"C{C}_KC_{k}": v for k, v in same.items() if k != "top_eigenvalues"})
-
-        def g_init(model, theta0, theta, X, y):
-            return count_entry("G_init_", spectrum_of(model, theta0, X, y, s["loss"], "G"), s)
-
-        ctrl = fit_and_count(s, sd["data"], sd["init"], progress, C, K, extra=g_init)
-        out.update({f"C{C}_K{K}_{k}": v for k, v in ctrl.items() if k != "top_eigenvalues"})
-    return out
-
-
-def _rules_outliers(s: dict) -> list[Verdict]:
-    m, K = s["min_margin"], s["control_outputs"]
-    rules = []
-    for C in s["class_counts"]:
-        rules += [
-            Verdict(f"C = {C}, K = C: count = C", count_rule(f"C{C}_KC_", C, m)),
-            Verdict(f"C = {C}, K = {K}: count = C", count_rule(f"C{C}_K{K}_", C, m)),
-            Verdict(f"null C = {C}: init H count = C", count_rule(f"C{C}_KC_init_", C, m)),
-            Verdict(f"null C = {C}: shuffled count = C", count_rule(f"C{C}_KC_shuffled_", C, m)),
-            Verdict(
-                f"C = {C}, K = {K}: G at init count = K - 1",
-                count_rule(f"C{C}_K{K}_G_init_", K - 1, m),
-            ),
-        ]
-    return rules
-
-
-def _labels_outliers(classes: list[int], K: int) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for C in classes:
-        out.update(count_labels(f"C{C}_KC_", f"the trained H (C = {C}, K = C)"))
-        out.update(count_labels(f"C{C}_K{K}_", f"the trained H (C = {C}, K = {K})"))
-        out.update(count_labels(f"C{C}_KC_init_", f"H at init (C = {C})"))
-        out.update(count_labels(f"C{C}_KC_shuffled_", f"H on shuffled labels (C = {C})"))
-        out.update(count_labels(f"C{C}_K{K}_G_init_", f"G at init (C = {C}, K = {K})"))
-    return out
-
-
-register(
-    Experiment(
-        name="outliers-vs-classes",
-        paper=f"{PAPER}, Fig. 2 and Table 1",
-        claim="the number of outliers equals the number of classes C (not of outputs K)",
-        fast={**MIXTURE_FAST, "class_counts": [2, 3], "control_outputs": 10},
-        full={**MIXTURE_FULL, "class_counts": [2, 3, 5, 10], "control_outputs": 10},
-        measure=_measure_outliers,
-        rules=_rules_outliers,
-        quantities=_labels_outliers([2, 3, 5, 10], 10),
-        setting_text=lambda s: (
-            mixture_text(s).replace(f"{s['classes']}-class", "C-class")
-            + f"; C in {s['class_counts']}, K = C and K = {s['control_outputs']}"
-        ),
-    )
-)
-
-
 # ------------------------------------------------------------------------ bulk vs width
-def _measure_bulk(s: dict, seed: int, progress: Progress) -> dict[str, Any]:
+@dataclass(frozen=True)
+class BulkVsWidth:
+    """One seed of ``bulk-vs-width``: per width (in the order of ``widths``) and spreads.
+
+    The first list field is what the generic figure draws per seed.
+    """
+
+    fraction_near_zero: list
+    num_params: list
+    final_loss: list
+    top_eigenvalues: list  # per width, the top ``compare_top`` eigenvalues
+    fraction_negative: list
+    top_spread: float  # max over i ≤ compare_top of max/min over widths of λ_i
+    lambda_max_spread: float
+    loss_spread: float
+
+
+def _measure_bulk(s: dict, seed: int, progress: Progress) -> BulkVsWidth:
     sd = derive_seeds(seed, "data", "init")
     X, y = data.digits(s["samples"], rng=sd["data"])
     k = s["compare_top"]
@@ -187,17 +71,19 @@ def _measure_bulk(s: dict, seed: int, progress: Progress) -> dict[str, Any]:
         neg.append(st["fraction_negative"])
         loss.append(float(res.losses[-1]))
     t = np.array(tops)
-    return {  # the first list of numbers is what plot_experiment draws per seed
-        "fraction_near_zero": near_zero,
-        "num_params": [75 * h + 10 for h in s["widths"]],
-        "final_loss": loss,
-        "top_eigenvalues": tops,
-        "fraction_negative": neg,
-        "top_spread": float((t.max(axis=0) / t.min(axis=0)).max()),
-        "lambda_max_spread": float(t[:, 0].max() / t[:, 0].min()),
-        "loss_spread": float(max(loss) / min(loss)),
-    }
+    return BulkVsWidth(
+        fraction_near_zero=near_zero,
+        num_params=[75 * h + 10 for h in s["widths"]],
+        final_loss=loss,
+        top_eigenvalues=tops,
+        fraction_negative=neg,
+        top_spread=float((t.max(axis=0) / t.min(axis=0)).max()),
+        lambda_max_spread=float(t[:, 0].max() / t[:, 0].min()),
+        loss_spread=float(max(loss) / min(loss)),
+    )
 
+
+BULK_SOURCE = "Sagun et al. 2017 Figs. 3, 5"
 
 register(
     Experiment(
@@ -217,14 +103,14 @@ register(
         },
         measure=_measure_bulk,
         rules=lambda s: [
-            Verdict(
-                "top eigenvalues stable across widths",
-                Compare("top_spread", "<=", s["max_top_spread"]),
-            ),
-            Verdict(
-                "near-zero share grows with P",
-                Monotone("fraction_near_zero", along="the width"),
-            ),
+            Verdict("top eigenvalues stable across widths",
+                    Compare("top_spread", "<=", s["max_top_spread"]),
+                    f"with the data fixed, the top {s['compare_top']} eigenvalues stay in place as "
+                    "the width grows", BULK_SOURCE, paper_value="same edge"),
+            Verdict("near-zero share grows with P",
+                    Monotone("fraction_near_zero", along="the width"),
+                    "with the data fixed, extra parameters add (near-)zero eigenvalues",
+                    BULK_SOURCE),
         ],
         quantities={
             "top_spread": "the largest max/min ratio over widths of the i-th top eigenvalue "
@@ -243,48 +129,98 @@ register(
 
 
 # ------------------------------------------------------------------------ hessian split
-def _measure_split(s: dict, seed: int, progress: Progress) -> dict[str, Any]:
+@dataclass(frozen=True)
+class SplitChecks:
+    """The H = G + R checks of one trained net (τ: the zero tolerance of the spectra)."""
+
+    final_loss: float
+    lambda_min_gap: float  # λ_min(H) − λ_min(R) + τ
+    elementwise_gap: float  # min_i (λ_i(H) − λ_i(R)) + τ
+    neg_H: int
+    neg_R: int
+    min_G_over_tol: float  # λ_min(G) / τ
+    weyl_slack: float  # ‖R‖₂ − max_i |λ_i(H) − λ_i(G)| + τ
+    trace_R_rel: float  # |tr R| / Σ|λ(H)|
+    norm_R_over_G: float
+
+
+def _split_checks(model, theta, X, y, s: dict, final_loss: float) -> SplitChecks:
+    # H from its own engine mode, never from its parts: the rules compare H with G and R
+    H = hr.hessian(model, theta, X, y, loss=s["loss"])
+    G, R = hr.gauss_newton(model, theta, X, y, loss=s["loss"])
+    ev_h, ev_g, ev_r = eigenvalues(H), eigenvalues(G), eigenvalues(R)
+    tol = zero_tolerance(np.concatenate([ev_h, ev_r]))
+    sh, sr = spectrum_statistics(ev_h), spectrum_statistics(ev_r)
+    return SplitChecks(
+        final_loss=final_loss,
+        lambda_min_gap=float(ev_h[-1] - ev_r[-1] + tol),
+        elementwise_gap=float((ev_h - ev_r).min() + tol),
+        neg_H=sh["num_negative"],
+        neg_R=sr["num_negative"],
+        min_G_over_tol=float(ev_g[-1] / tol),
+        weyl_slack=float(np.abs(ev_r).max() - np.abs(ev_h - ev_g).max() + tol),
+        trace_R_rel=float(abs(np.trace(R)) / np.abs(ev_h).sum()),
+        norm_R_over_G=float(np.abs(ev_r).max() / ev_g[0]),
+    )
+
+
+def _measure_split(s: dict, seed: int, progress: Progress) -> dict[str, SplitChecks]:
+    """Per activation (a record keyed by the activation's name), the split checks."""
     sd = derive_seeds(seed, "data", "init")
     X, y = mixture_data(s, sd["data"])
-    C = s["classes"]
-    out: dict[str, Any] = {}
+    out = {}
     for act in s["activations"]:
-        model = hr.MLP([s["input_dim"], *s["hidden"], C], act)
+        model = hr.MLP([s["input_dim"], *s["hidden"], s["classes"]], act)
         res = train_gd(model, model.init(sd["init"]), X, y, s, progress, act)
-        # H from its own engine mode, never from its parts: the rules compare H with G and R
-        H = hr.hessian(model, res.theta, X, y, loss=s["loss"])
-        G, R = hr.gauss_newton(model, res.theta, X, y, loss=s["loss"])
-        ev_h, ev_g, ev_r = eigenvalues(H), eigenvalues(G), eigenvalues(R)
-        tol = zero_tolerance(np.concatenate([ev_h, ev_r]))
-        sh, sr = spectrum_statistics(ev_h), spectrum_statistics(ev_r)
-        out.update(
-            {
-                f"{act}_final_loss": float(res.losses[-1]),
-                f"{act}_lambda_min_gap": float(ev_h[-1] - ev_r[-1] + tol),
-                f"{act}_elementwise_gap": float((ev_h - ev_r).min() + tol),
-                f"{act}_neg_H": sh["num_negative"],
-                f"{act}_neg_R": sr["num_negative"],
-                f"{act}_min_G_over_tol": float(ev_g[-1] / tol),
-                f"{act}_weyl_slack": float(np.abs(ev_r).max() - np.abs(ev_h - ev_g).max() + tol),
-                f"{act}_trace_R_rel": float(abs(np.trace(R)) / np.abs(ev_h).sum()),
-                f"{act}_norm_R_over_G": float(np.abs(ev_r).max() / ev_g[0]),
-            }
-        )
+        out[act] = _split_checks(model, res.theta, X, y, s, float(res.losses[-1]))
     return out
 
 
 def _rules_split(s: dict) -> list[Verdict]:
+    src = f"{PAPER.split(' (')[0]} §3 (H = G + R)"
     rules = []
     for a in s["activations"]:
         rules += [
-            Verdict(f"{a}: λ_i(H) ≥ λ_i(R) for all i", Compare(f"{a}_elementwise_gap", ">=", 0.0)),
-            Verdict(f"{a}: G ⪰ 0", Compare(f"{a}_min_G_over_tol", ">=", -1.0)),
-            Verdict(f"{a}: #neg H ≤ #neg R", Compare(f"{a}_neg_H", "<=", Ref(f"{a}_neg_R"))),
-            Verdict(f"{a}: |λ_i(H) − λ_i(G)| ≤ ‖R‖₂ (Weyl)", Compare(f"{a}_weyl_slack", ">=", 0.0)),
+            Verdict(
+                f"{a}: λ_i(H) ≥ λ_i(R) for all i",
+                Compare(f"{a}.elementwise_gap", ">=", 0.0),
+                "G ⪰ 0, so every ordered eigenvalue of H = G + R is ≥ that of R (Weyl)",
+                src,
+                role="identity",
+            ),
+            Verdict(
+                f"{a}: G ⪰ 0",
+                Compare(f"{a}.min_G_over_tol", ">=", -1.0),
+                "the Gauss-Newton part G is positive semi-definite",
+                src,
+                role="identity",
+            ),
+            Verdict(
+                f"{a}: #neg H ≤ #neg R",
+                Compare(f"{a}.neg_H", "<=", Ref(f"{a}.neg_R")),
+                "negative curvature of H can only come from R",
+                src,
+                role="identity",
+            ),
+            Verdict(
+                f"{a}: |λ_i(H) − λ_i(G)| ≤ ‖R‖₂ (Weyl)",
+                Compare(f"{a}.weyl_slack", ">=", 0.0),
+                "each eigenvalue of H is within ‖R‖₂ of that of G (Weyl)",
+                src,
+                role="identity",
+            ),
         ]
     if "relu" in s["activations"]:
-        rules.append(Verdict("relu: tr R = 0", Compare("relu_trace_R_rel", "<=", 1e-10)))
-    return rules
+        rules.append(
+            Verdict(
+                "relu: tr R = 0",
+                Compare("relu.trace_R_rel", "<=", 1e-10),
+                "for ReLU (σ″ = 0 a.e.) R has zero trace",
+                src,
+                role="identity",
+            )
+        )
+    return rules  # fmt: skip
 
 
 def _labels_split(acts: list[str]) -> dict[str, str]:
@@ -292,13 +228,13 @@ def _labels_split(acts: list[str]) -> dict[str, str]:
     for a in acts:
         out.update(
             {
-                f"{a}_elementwise_gap": f"min_i (λ_i(H) − λ_i(R)) + τ ({a})",
-                f"{a}_min_G_over_tol": f"λ_min(G) / τ ({a})",
-                f"{a}_neg_H": f"#negative eigenvalues of H ({a})",
-                f"{a}_neg_R": f"#negative eigenvalues of R ({a})",
-                f"{a}_weyl_slack": f"‖R‖₂ − max_i |λ_i(H) − λ_i(G)| + τ ({a})",
-                f"{a}_trace_R_rel": f"|tr R| / Σ|λ(H)| ({a})",
-                f"{a}_norm_R_over_G": f"‖R‖₂ / ‖G‖₂ ({a})",
+                f"{a}.elementwise_gap": f"min_i (λ_i(H) − λ_i(R)) + τ ({a})",
+                f"{a}.min_G_over_tol": f"λ_min(G) / τ ({a})",
+                f"{a}.neg_H": f"#negative eigenvalues of H ({a})",
+                f"{a}.neg_R": f"#negative eigenvalues of R ({a})",
+                f"{a}.weyl_slack": f"‖R‖₂ − max_i |λ_i(H) − λ_i(G)| + τ ({a})",
+                f"{a}.trace_R_rel": f"|tr R| / Σ|λ(H)| ({a})",
+                f"{a}.norm_R_over_G": f"‖R‖₂ / ‖G‖₂ ({a})",
             }
         )
     return out
