@@ -329,7 +329,7 @@ import re
 
 by_c = {}
 for v in sweep.verdicts:
-    found = re.match(r"C = (\d+), K = (\S+): count = C$", v["name"])
+    found = re.match(r"C = (\d+), K = (\S+): (?:ratio )?count = C$", v["name"])
     if found:
         by_c.setdefault(int(found[1]), {})[found[2]] = v
 for C_, pair in sorted(by_c.items()):
