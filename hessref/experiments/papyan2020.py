@@ -195,6 +195,38 @@ def measure(settings: dict, seed: int, progress) -> dict[str, Any]:
     return out
 
 
+def _claims(prefix: str, C: int, expected: int) -> dict[str, tuple]:
+    """The rules of one analysed point (``prefix``), each with the claim it tests."""
+    return {
+        "outliers-at-class-means": (
+            Compare(prefix + "max_ratio_G_G1", "<=", 1.5),
+            "the top-C eigenvalues of G lie within 1.5× of the class-mean eigenvalues eig(G1)",
+        ),
+        "H-outliers-at-class-means": (
+            Compare(prefix + "max_dev_H_G1", "<=", 0.5),
+            "the top-C eigenvalues of H lie within ±50% of eig(G1)",
+        ),
+        "outlier-subspace-is-class-means": (
+            Compare(prefix + "max_angle_G_deg", "<=", 30.0),
+            "the top-C eigenvectors of G span the class means (angles ≤ 30°)",
+        ),
+        "second-group-C(C-2)": (
+            AllOf(
+                Compare(prefix + "second_group_position", "==", expected),
+                Compare(prefix + "second_group_margin", ">=", MIN_MARGIN),
+            ),
+            "a second group of C(C−2) eigenvalues (G2) separates below the top C",
+        ),
+        "H-count-equals-C": (
+            AllOf(
+                Compare(prefix + "H_count", "==", C),
+                Compare(prefix + "H_count_margin", ">=", MIN_MARGIN),
+            ),
+            "H has C outliers (ratio rule with margin)",
+        ),
+    }
+
+
 def rules(settings: dict) -> list[Verdict]:
     """The declared verdict rules, for the trained point and both null baselines."""
     C = settings["num_classes"]
@@ -206,34 +238,7 @@ def rules(settings: dict) -> list[Verdict]:
         "shuffled_": (" [null: shuffled]", "null", _NULL_SHUFFLED),
     }
     for prefix, (tag, role, why) in nulls.items():
-        claims = {
-            "outliers-at-class-means": (
-                Compare(prefix + "max_ratio_G_G1", "<=", 1.5),
-                "the top-C eigenvalues of G lie within 1.5× of the class-mean eigenvalues eig(G1)",
-            ),
-            "H-outliers-at-class-means": (
-                Compare(prefix + "max_dev_H_G1", "<=", 0.5),
-                "the top-C eigenvalues of H lie within ±50% of eig(G1)",
-            ),
-            "outlier-subspace-is-class-means": (
-                Compare(prefix + "max_angle_G_deg", "<=", 30.0),
-                "the top-C eigenvectors of G span the class means (angles ≤ 30°)",
-            ),
-            "second-group-C(C-2)": (
-                AllOf(
-                    Compare(prefix + "second_group_position", "==", expected),
-                    Compare(prefix + "second_group_margin", ">=", MIN_MARGIN),
-                ),
-                "a second group of C(C−2) eigenvalues (G2) separates below the top C",
-            ),
-            "H-count-equals-C": (
-                AllOf(
-                    Compare(prefix + "H_count", "==", C),
-                    Compare(prefix + "H_count_margin", ">=", MIN_MARGIN),
-                ),
-                "H has C outliers (ratio rule with margin)",
-            ),
-        }
+        claims = _claims(prefix, C, expected)
         for name, (rule, claim) in claims.items():
             text = claim if role == "claim" else f"{why} Rule: {claim}."
             out.append(Verdict(name + tag, rule, text, _SOURCE, role=role))
