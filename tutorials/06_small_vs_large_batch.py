@@ -39,7 +39,7 @@ if importlib.util.find_spec("hessref") is None:
 #    number of them, while the bulk looks alike;
 # 2. continuing the large-batch solution with small batches (LB → SB) moves it to a point
 #    joined to it by a straight line **without a barrier**: the two lie in one basin
-#    (the *connected-basin* test, their §4.1).
+#    (the *connected-basin* test, Sagun et al. 2017 §4.1).
 #
 # A third, different test is the straight line between two solutions trained from the same
 # start with different batch sizes (SB–LB; Sagun, Bottou, LeCun 2016 show such a line for

@@ -10,7 +10,7 @@ same constant step until the full-batch training loss first reaches ``target_los
 confounds batch size with the loss reached). Each run records the steps it took and the
 loss it reached. Then:
 
-- the **connected-basin test** (the paper's §4.1 claim, the headline): small-batch SGD
+- the **connected-basin test** (Sagun et al. 2017 §4.1, the headline): small-batch SGD
   continued from the large-batch solution for ``continue_steps`` steps (LB → SB); the
   straight line LB — (LB → SB) must show no barrier;
 - the straight line SB — LB between the two solutions trained from the same
@@ -180,6 +180,7 @@ def _measure(s: dict, seed: int, progress: Progress) -> BatchSeed:
 
 
 _S17 = "Sagun et al. 2017 (arXiv:1706.04454)"
+_S17_LINE = "Sagun et al. 2017 (arXiv:1706.04454) §4.1 (LB → SB interpolation)"
 
 
 def _line_rules(b: float) -> list[Verdict]:
@@ -189,14 +190,14 @@ def _line_rules(b: float) -> list[Verdict]:
             Compare("barrier_lb_continued", "<=", b),
             "the large-batch solution and the small-batch SGD continued from it lie in one "
             "basin: the straight line joining them shows no barrier",
-            f"{_S17} §4.1 (LB → SB interpolation)",
+            _S17_LINE,
         ),
         Verdict(
             "LB → continuation line flatter than a random direction",
             Compare("barrier_lb_continued", "<", Ref("random_rise_continued")),
             "the LB → (LB→SB) line is flat compared with a random direction of the same "
             "length from the LB solution (the continuation moved far enough to tell)",
-            f"{_S17} §4.1 (LB → SB interpolation)",
+            _S17_LINE,
         ),
         Verdict(
             "straight line SB–LB (same init)",
@@ -268,7 +269,7 @@ def _test_rules() -> list[Verdict]:
             "LB→SB lowers the test loss",
             Compare("continued_test_loss", "<", Ref("large.test_loss")),
             "continuing a large-batch solution with small batches improves test performance",
-            f"{_S17} §4.1",
+            "Sagun et al. 2017 (arXiv:1706.04454) §4.1",
         ),
     ]
 

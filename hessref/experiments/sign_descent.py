@@ -67,7 +67,7 @@ class NoisyQuadratic:
 
 
 def stiff_flat_problem(d: int, noise: str, scale: float) -> NoisyQuadratic:
-    """The design of THEORY's pilot: L∞ = Σh = 1, Δ and ‖∇f(x₀)‖₁ independent of d.
+    """The pilot design of ``sign-vs-sgd``: L∞ = Σh = 1, Δ and ‖∇f(x₀)‖₁ independent of d.
 
     One stiff coordinate h₀ = ½ starting at 0, d − 1 flat coordinates h = 1/(2(d − 1))
     starting at 1. ``noise="sparse"``: σ = (scale, 0, …, 0), all the noise on the stiff
@@ -175,7 +175,7 @@ def sgd_expected_l1(problem: NoisyQuadratic, lrs: np.ndarray, t: np.ndarray) -> 
 
 
 def _stable(problem: NoisyQuadratic, lrs) -> np.ndarray:
-    """The steps of ``lrs`` with η·h_max < 2 (GD on the quadratic is stable, §4.4)."""
+    """The steps of ``lrs`` with η·h_max < 2 (GD on the quadratic is stable, docs/theory.md §15)."""
     lrs = np.asarray(lrs, dtype=float)
     return lrs[lrs * problem.h.max() < 2.0]
 

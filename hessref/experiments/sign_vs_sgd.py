@@ -5,7 +5,7 @@ Claim tested (Tao, Yu, Zhang 2026, arXiv:2605.06615, abstract and authors' code)
 ~1/φ fewer iterations than SGD, where φ(σ) = ‖σ‖₁²/(d‖σ‖₂²) is the noise density of the
 bound (1/φ = d for one noisy coordinate, ≈ 1 for dense noise).
 
-Design (THEORY's pilot, :mod:`.sign_descent`): f = ½Σh_i x_i² with L∞ = Σh = 1 fixed
+Design (our pilot design, :mod:`.sign_descent`): f = ½Σh_i x_i² with L∞ = Σh = 1 fixed
 across d; one stiff coordinate (h₀ = ½, x₀ = 0) and d − 1 flat ones (h = 1/(2(d−1)),
 x = 1), so Δ = f(x₀) − f* and ‖∇f(x₀)‖₁ do not change with d. Three cases per d:
 
