@@ -891,6 +891,55 @@ MUTATIONS: list[Mutation] = [
         ["tests/test_ritz_residuals.py", "tests/test_spectrum_block.py"],
         "block Lanczos residuals from the first block's rows of S instead of the last",
     ),
+    # --- science-redesign ---
+    M(
+        "ell1_average_off_by_one",
+        "hessref/experiments/sign_descent.py",
+        "T = offset + np.arange(1, values.shape[1] + 1)",
+        "T = offset + np.arange(0, values.shape[1])",
+        ["tests/test_dynamics_experiments.py"],
+        "iterations to target: running mean divided by T − 1",
+    ),
+    M(
+        "folded_normal_no_erf",
+        "hessref/experiments/sign_descent.py",
+        "value = value + m * special.erf(m / (safe * np.sqrt(2.0)))",
+        "value = value + np.abs(m)",
+        ["tests/test_dynamics_experiments.py"],
+        "E|N(m, s²)| without the erf factor (SGD's exact expectation)",
+    ),
+    M(
+        "slope_interval_dof",
+        "hessref/experiments/sign_descent.py",
+        "half = float(sps.t.ppf(0.5 + level / 2, n - 2) * se)",
+        "half = float(sps.t.ppf(0.5 + level / 2, n - 1) * se)",
+        ["tests/test_dynamics_experiments.py"],
+        "log–log slope interval with n − 1 degrees of freedom",
+    ),
+    M(
+        "quadratic_model_half",
+        "hessref/experiments/edge_of_stability.py",
+        "terms = gi * delta + 0.5 * lam * delta**2",
+        "terms = gi * delta + lam * delta**2",
+        ["tests/test_dynamics_experiments.py"],
+        "quadratic model without the ½ on the curvature term",
+    ),
+    M(
+        "eos_eta_factor_two",
+        "hessref/experiments/edge_of_stability.py",
+        "eta = c * 2.0 / lam0",
+        "eta = c / lam0",
+        ["tests/test_dynamics_experiments.py"],
+        "η = c/λ_max(θ₀) instead of c·2/λ_max(θ₀)",
+    ),
+    M(
+        "bbp_detector_cut",
+        "hessref/experiments/random_matrix.py",
+        "cut = mp_edges(alpha)[1] + DETECT_TW * edge_scale(dim, num_samples)",
+        "cut = mp_edges(alpha)[1] + edge_scale(dim, num_samples)",
+        ["tests/test_random_matrix.py"],
+        "detection power computed for a different detector than the one applied",
+    ),
 ]
 
 
