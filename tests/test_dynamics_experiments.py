@@ -81,10 +81,12 @@ def test_edge_crossing_definition():
 
 @pytest.mark.parametrize("eta", [0.05, 0.3])
 def test_quadratic_model_prediction_matches_gd_on_an_exact_quadratic(eta):
-    # a linear model with MSE has an exactly quadratic loss: GD on it IS GD on its model
+    # a linear model with MSE has an exactly quadratic loss: GD on it IS GD on its model;
+    # one output, so H's eigenvalues are simple and "the top mode" is one direction (with
+    # d_L outputs H = I ⊗ (…) repeats every eigenvalue d_L times)
     rng = np.random.default_rng(3)
-    X, Y = rng.standard_normal((12, 4)), rng.standard_normal((12, 3))
-    model = hr.MLP([4, 3], activation="identity")
+    X, Y = rng.standard_normal((12, 4)), rng.standard_normal((12, 1))
+    model = hr.MLP([4, 1], activation="identity")
     theta = model.init(1)
     H = hr.hessian(model, theta, X, Y)
     g = hr.gradient(model, theta, X, Y)
@@ -95,6 +97,7 @@ def test_quadratic_model_prediction_matches_gd_on_an_exact_quadratic(eta):
         total, top = eos.quadratic_model_gd(g, H, eta, k)
         assert L0 + total == pytest.approx(hr.loss(model, t, X, Y), rel=1e-10, abs=1e-13)
     lam, V = np.linalg.eigh(H)
+    assert lam[-1] - lam[-2] > 1e-6 * lam[-1]  # a simple top eigenvalue: one top mode
     r = 1 - eta * lam[-1]
     delta = -eta * (V[:, -1] @ g) * (1 - r**40) / (1 - r)  # top mode, geometric sum by hand
     assert top == pytest.approx((V[:, -1] @ g) * delta + 0.5 * lam[-1] * delta**2, rel=1e-10)

@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from hessref import data
+from hessref import data, spectrum
 from hessref.core.dense import hessian
 from hessref.core.derivatives import gradient, loss
 from hessref.core.mlp import MLP
@@ -109,14 +109,14 @@ def quadratic_model_gd(g: np.ndarray, H: np.ndarray, eta: float, k: int) -> tupl
     (g_i = u_iᵀg, r_i = 1 − ηλ_i), δ_i(k) = −η g_i Σ_{j<k} r_i^j, so the model change is
     Σ_i g_i δ_i + ½λ_i δ_i² exactly (no iteration). Returns (total, the top-λ mode's term).
     """
-    lam, V = np.linalg.eigh(H)
+    lam, V = spectrum.eigenvalues(H, vectors=True)  # λ_1 ≥ … ≥ λ_P
     gi = V.T @ g
     r = 1.0 - eta * lam
     with np.errstate(divide="ignore", invalid="ignore"):
         geometric = np.where(np.abs(1.0 - r) > 1e-14, (1.0 - r**k) / (1.0 - r), float(k))
     delta = -eta * gi * geometric
     terms = gi * delta + 0.5 * lam * delta**2
-    return float(terms.sum()), float(terms[-1])
+    return float(terms.sum()), float(terms[0])
 
 
 def _model_ratio(model, theta_c, X, Y, eta: float, k: int) -> tuple[float, float]:
@@ -228,7 +228,7 @@ def measure(settings: dict, seed: int, progress) -> EdgeSeed:
     model = MLP([64, settings["hidden"], 10], activation="tanh")
     theta0 = settings["init_scale"] * model.init(seeds["init"])
     with threadpool_limits(limits=1, user_api="blas"):
-        lam0 = float(np.linalg.eigvalsh(hessian(model, theta0, X, Y, loss="mse"))[-1])
+        lam0 = float(spectrum.eigenvalues(hessian(model, theta0, X, Y, loss="mse"))[0])
     rates = {
         fraction_key(c): _one_rate(model, theta0, X, Y, c, lam0, settings, progress)
         for c in settings["fractions"]
