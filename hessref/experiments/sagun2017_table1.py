@@ -174,18 +174,25 @@ def top_spectrum(H: np.ndarray, T: int, solver: str, seed: int) -> tuple[np.ndar
     return np.asarray(pairs.values), float(np.max(pairs.residuals))
 
 
+def _count(top: np.ndarray, rule: str, threshold: float | None = None) -> int | None:
+    """One count, or None where the rule does not apply (e.g. < 2 positive eigenvalues)."""
+    try:
+        return int(count_outliers(top, rule=rule, threshold=threshold).count)
+    except ValueError:
+        return None
+
+
 def count_row(top: np.ndarray, row: Row, relative_threshold: float) -> dict[str, int | None]:
-    """The four counts of one cell from the top eigenvalues ``top`` (descending)."""
-    lam1 = float(top[0])
-    out: dict[str, int | None] = {
-        "gap": count_outliers(top, rule="gap").count,
-        "ratio": count_outliers(top, rule="ratio").count,
-        "heur": count_outliers(top, rule="threshold", threshold=relative_threshold * lam1).count,
-        "cutoff": None,
+    """The four counts of one cell from the top eigenvalues ``top`` (descending).
+
+    A threshold count equal to ``len(top)`` means "at least that many" (saturated).
+    """
+    return {
+        "gap": _count(top, "gap"),
+        "ratio": _count(top, "ratio"),
+        "heur": _count(top, "threshold", relative_threshold * float(top[0])),
+        "cutoff": None if row.cutoff is None else _count(top, "threshold", row.cutoff),
     }
-    if row.cutoff is not None:
-        out["cutoff"] = count_outliers(top, rule="threshold", threshold=row.cutoff).count
-    return out
 
 
 def _measure_row(row: Row, s: dict, seeds: dict[str, int], progress: Progress) -> dict:
@@ -202,6 +209,7 @@ def _measure_row(row: Row, s: dict, seeds: dict[str, int], progress: Progress) -
     return {
         **{f"{k}_{c}": v for c, v in counts.items()},
         f"{k}_num_params": model.num_params,
+        f"{k}_candidates": int(T),
         f"{k}_steps": int(res.num_steps),
         f"{k}_final_loss": float(res.losses[-1]),
         f"{k}_grad_norm": float(res.grad_norms[-1]),
@@ -287,7 +295,7 @@ _FULL = {
     "init_std": 0.1,
     "learning_rate": 0.1,
     "batch_size": 10,
-    "max_steps": 20000,
+    "max_steps": 8000,
     "stop_grad_norm": 1e-4,
     "top": 40,
     "relative_threshold": 0.25,
