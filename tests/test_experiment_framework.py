@@ -6,6 +6,7 @@ A toy experiment (no network: it draws numbers from the seed) keeps these tests 
 
 import json
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -40,8 +41,9 @@ def _toy_rules(settings):
         Verdict(
             "count",
             AllOf(Compare("count", "==", settings["target"]), Compare("margin", ">=", 1.25)),
+            claim="the count is the target",
         ),
-        Verdict("sweep", Monotone("sweep", along="the sweep")),
+        Verdict("sweep", Monotone("sweep", along="the sweep"), claim="the sweep increases"),
     ]
 
 
@@ -246,3 +248,116 @@ def test_numpy_values_become_plain_json():
     assert type(res.per_seed[0]["x"]) is float and type(res.per_seed[0]["count"]) is int
     assert res.per_seed[0]["v"] == [1.0, 1.0]
     assert ExperimentResult.from_json(res.to_json()) == res
+
+
+# ------------------------------------------------------------------ the 0.3 framework API
+def _raise_on_constant(name):
+    raise ValueError(f"non-strict JSON constant {name}")
+
+
+def test_verdict_validates_claim_source_and_role():
+    rule = Compare("x", ">", 0)
+    v = Verdict("x > 0", rule, "x is positive")  # the 0.2 positional use
+    assert (v.claim, v.source, v.role) == ("x is positive", "", "claim")
+    v = Verdict("x > 0", rule, claim="x is positive", source="Paper §1", role="identity")
+    assert (v.source, v.role) == ("Paper §1", "identity")
+    with pytest.raises(ValueError, match="claim"):
+        Verdict("x > 0", rule, "  ")
+    with pytest.raises(ValueError, match="claim"):
+        Verdict("x > 0", rule, claim=None)
+    with pytest.raises(ValueError, match="role"):
+        Verdict("x > 0", rule, "x is positive", role="fact")
+    with pytest.raises(ValueError, match="source"):
+        Verdict("x > 0", rule, "x is positive", source=3)
+    with pytest.raises(ValueError, match="name"):
+        Verdict("", rule, "x is positive")
+    with pytest.raises(TypeError, match="rule"):
+        Verdict("x > 0", "x > 0", "x is positive")
+    with pytest.warns(DeprecationWarning, match="claim"):
+        old = Verdict("x > 0", rule)
+    assert old.claim == ""
+    with pytest.raises(AttributeError):
+        v.claim = "other"  # frozen
+
+
+def test_verdict_entries_carry_claim_source_role_and_label():
+    res = run_experiment("toy-framework-test", fast=True, seeds=[0, 1])
+    v = res.verdict("x positive")
+    assert (v["claim"], v["source"], v["role"]) == ("x is positive", "", "claim")
+    assert v["label"] == "undecided"  # 2/2 seeds: Wilson low 0.34 < 1/2
+
+
+@dataclass(frozen=True)
+class _Inner:
+    ratio: int
+    margin: float
+
+
+@dataclass(frozen=True)
+class _Seed:
+    x: float
+    counts: _Inner
+    sweep: list
+
+
+def _typed_measure(settings, seed, progress):
+    return _Seed(x=float(seed) - 0.5, counts=_Inner(ratio=seed, margin=float("nan")),
+                 sweep=[1.0, 2.0 + seed])  # fmt: skip
+
+
+TYPED = register(
+    Experiment(
+        name="toy-typed-test", paper="none", claim="typed results", fast={"t": 1}, full={"t": 1},
+        measure=_typed_measure,
+        rules=lambda s: [
+            Verdict("x > 0", Compare("x", ">", 0.0), "x is positive"),
+            Verdict("ratio = t", Compare("counts.ratio", "==", s["t"]), "the ratio count is t",
+                    role="identity"),
+            Verdict("margin ok", Compare("counts.margin", ">=", 1.0), "a margin", role="null"),
+        ],
+        quantities={"x": "x", "counts.ratio": "the ratio count"},
+    )
+)  # fmt: skip
+
+
+def test_typed_results_are_serialised_and_rules_read_fields_by_name():
+    res = run_experiment("toy-typed-test", fast=True, seeds=[0, 1, 2, 3])
+    seed1 = res.per_seed[1]
+    assert set(seed1) == {"x", "counts", "sweep"} and seed1["sweep"] == [1.0, 3.0]
+    assert seed1["counts"]["ratio"] == 1 and seed1["x"] == 0.5
+    assert math.isnan(seed1["counts"]["margin"])  # in memory; null in JSON
+    assert res.verdict("x > 0")["outcomes"] == [False, True, True, True]
+    assert res.verdict("ratio = t")["outcomes"] == [False, True, False, False]
+    assert res.verdict("ratio = t")["label"] == "fails at 3 of 4 seeds"
+    assert res.verdict("margin ok")["outcomes"] == [False] * 4  # NaN never passes
+    assert res.verdict("margin ok")["label"] == "fails, as expected"  # 0/4: high 0.49
+    assert "the ratio count = 1" in res.verdict("ratio = t")["statement"]
+    with pytest.raises(TypeError, match="measure"):
+        summarise(TYPED, TYPED.settings(True), [0], [[1, 2]])
+
+
+def test_json_is_strict_nan_and_infinity_become_null():
+    res = run_experiment("toy-typed-test", fast=True, seeds=[0, 1])
+    res.per_seed[0]["inf"] = float("inf")
+    text = res.to_json()
+    data = json.loads(text, parse_constant=_raise_on_constant)  # rejects NaN/Infinity
+    assert data["per_seed"][0]["counts"]["margin"] is None and data["per_seed"][0]["inf"] is None
+    assert "NaN" not in text and "Infinity" not in text
+    back = ExperimentResult.from_json(text)
+    assert back.per_seed[0]["counts"]["margin"] is None
+    # an all-missing quantity has NaN spreads: written as null, not NaN
+    blank = summarise(TOY, TOY.settings(True), [0], [{"x": None, "count": 1, "margin": 2.0}])
+    json.loads(blank.to_json(), parse_constant=_raise_on_constant)
+    with pytest.raises(ValueError, match="non-strict"):  # the check itself can fail
+        json.loads('{"a": NaN}', parse_constant=_raise_on_constant)
+
+
+def test_strict_and_dumps():
+    from hessref.experiments.result import dumps, strict
+
+    assert strict({"a": [1.0, float("-inf"), {"b": float("nan")}], "c": "x"}) == {
+        "a": [1.0, None, {"b": None}], "c": "x"}  # fmt: skip
+    assert dumps(np.array([1.0, np.nan])) == "[1.0, null]"
+    assert dumps(_Inner(ratio=np.int64(2), margin=np.float64(np.inf))) == (
+        '{"ratio": 2, "margin": null}'
+    )

@@ -99,8 +99,9 @@ def test_count_statement_is_generated_from_settings():
     exp = get_experiment("init-vs-trained")
     res = fast("init-vs-trained")
     other = summarise(exp, dict(res.settings, classes=7, min_margin=2.0), res.seeds, res.per_seed)
-    s = other.verdict("trained H: count = C")["statement"]
-    assert "= 7" in s and "≥ 2" in s and other.verdict("trained H: count = C")["holds"] == 0
+    s = other.verdict("trained H: ratio count = C")["statement"]
+    assert "= 7" in s and "≥ 2" in s and other.verdict("trained H: ratio count = C")["holds"] == 0
+    assert "≥ 6 and" in other.verdict("trained H: threshold count within ±1 of C")["statement"]
 
 
 EXACT = {
@@ -117,9 +118,53 @@ EXACT = {
 @pytest.mark.parametrize("name", sorted(EXACT))
 def test_exact_theorems_hold_in_every_seed(name):
     res = fast(name)
+    assert {v["name"] for v in res.verdicts if v["role"] == "identity"} == set(EXACT[name])
     for rule in EXACT[name]:
         v = res.verdict(rule)
         assert v["holds"] == 3, (rule, v["outcomes"])
+        assert v["label"] == "holds at every seed"
+
+
+#: The experiments whose rules were converted to the claim-per-rule API (issue 21).
+CONVERTED = ["demo", "init-vs-trained", "outliers-vs-classes", "bulk-vs-width",
+             "data-complexity", "hessian-split", "loss-and-activation"]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", CONVERTED)
+def test_every_rule_states_its_own_claim_source_and_role(name, recwarn):
+    exp = get_experiment(name)
+    verdicts = exp.rules(exp.settings(fast=False))
+    assert not [w for w in recwarn if issubclass(w.category, DeprecationWarning)]
+    claims = [v.claim for v in verdicts]
+    assert all(c.strip() for c in claims) and all(v.source for v in verdicts)
+    assert exp.claim not in claims  # no inheritance of the experiment's claim
+    assert {v.role for v in verdicts} <= {"claim", "identity", "null"}
+    for v in verdicts:
+        if v.role == "null":
+            assert "controls for" in v.claim and v.name.startswith("null")
+
+
+def test_counts_are_reported_by_every_rule():
+    for name in ("init-vs-trained", "outliers-vs-classes", "loss-and-activation"):
+        res = fast(name)
+        table = res.tables["counting"]
+        assert table and all(
+            set(d) == {"ratio", "gap", "threshold", "tukey"} for d in table.values()
+        )
+        for label, rules in table.items():
+            for rule, d in rules.items():
+                key = f"exact_{rule}"
+                exact = [m["counts"][label][key] for m in res.per_seed]
+                if rule == "ratio":
+                    exact = [
+                        e and m["counts"][label]["ratio_margin_ok"]
+                        for e, m in zip(exact, res.per_seed)
+                    ]
+                assert d["exact"]["holds"] == sum(exact), (name, label, rule)
+                assert d["within_one"]["holds"] >= d["exact"]["holds"]
+    ivt = fast("init-vs-trained")
+    assert list(ivt.tables["sensitivity"]) == ["trained H"]
+    assert fast("outliers-vs-classes").settings["control_outputs"] not in [2, 3]
 
 
 def test_single_seed_call_of_0_1_is_deterministic():
@@ -141,10 +186,10 @@ def test_single_seed_call_of_0_1_is_deterministic():
 def test_outliers_follow_classes_at_c2_with_nulls_failing():
     res = fast("outliers-vs-classes")
     assert res.settings["class_counts"] == [2, 3] and res.settings["samples"] == 150
-    assert res.verdict("C = 2, K = C: count = C")["holds"] == 3
-    assert res.verdict("C = 2, K = 10: count = C")["holds"] == 3
-    assert res.verdict("null C = 2: init H count = C")["holds"] == 0
-    assert res.verdict("null C = 2: shuffled count = C")["holds"] == 0
+    assert res.verdict("C = 2, K = C: ratio count = C")["holds"] == 3
+    assert res.verdict("C = 2, K = 15: ratio count = C")["holds"] == 3
+    assert res.verdict("null C = 2: H at init, ratio count = C")["holds"] == 0
+    assert res.verdict("null C = 2: shuffled labels, ratio count = C")["holds"] == 0
 
 
 @pytest.mark.regression  # empirical outcomes of the fast settings, seeds 0-2
@@ -154,7 +199,8 @@ def test_init_vs_trained_nulls_and_curvature():
     for m in res.per_seed:
         assert m["reached_target"] and m["final_loss"] <= 1e-3
         assert 0.3 <= m["init_fraction_negative"] <= 0.5
-        assert m["init_margin"] < m["margin"] or m["init_count"] != 3
+        init, trained = m["counts"]["H at init"], m["counts"]["trained H"]
+        assert init["ratio_margin"] < trained["ratio_margin"] or init["count_ratio"] != 3
 
 
 @pytest.mark.regression  # empirical outcomes of the fast settings, seeds 0-2

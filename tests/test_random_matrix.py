@@ -208,3 +208,84 @@ def test_random_matrix_experiment_runs_fast_and_verdicts_follow_data() -> None:
     rg = summarise(exp, r.settings, [0], [good])
     for name in ("marchenko-pastur", "bbp-transition"):
         assert rb.verdict(name)["holds"] == 0 and rg.verdict(name)["holds"] == 1
+
+
+# --- formulas at α ≠ 1, where the plausible wrong ones give other numbers (issue 21) ------
+# At α = 1, √α = α and 1 + α = 1 + √α, so a formula with α for √α (or the reverse) passes
+# every check there. These tests use α ∈ {0.25, 2, 4}; each docstring names the wrong form
+# the numbers exclude.
+
+
+@pytest.mark.parametrize(
+    ("alpha", "lower", "upper"),
+    [(0.25, 0.25, 2.25), (2.0, 3 - 2 * np.sqrt(2), 3 + 2 * np.sqrt(2)), (4.0, 1.0, 9.0)],
+)
+def test_mp_edges_at_alpha_not_one(alpha, lower, upper) -> None:
+    """(1 ∓ √α)² expanded by hand: α = 1/4 → (1/4, 9/4); α = 2 → 3 ∓ 2√2 (5.83, the
+    edge quoted for α = 2); α = 4 → (1, 9). The wrong (1 ∓ α)² gives (0.5625, 1.5625),
+    (1, 9) and (9, 25). The density vanishes outside and is positive just inside."""
+    a, b = mp_edges(alpha)
+    assert (a, b) == pytest.approx((lower, upper), rel=1e-14)
+    assert (1 - alpha) ** 2 != pytest.approx(a, rel=1e-3) or (1 + alpha) ** 2 != pytest.approx(b)
+    eps = 1e-6 * b
+    assert mp_density(a - eps, alpha) == 0.0 and mp_density(b + eps, alpha) == 0.0
+    assert mp_density(a + eps, alpha) > 0.0 and mp_density(b - eps, alpha) > 0.0
+
+
+def test_mp_atom_at_zero_for_alpha_above_one() -> None:
+    """For α = 4 (M = 4N) the law has an atom 1 − 1/α = 3/4 at 0 (rank ≤ N of M): F is 3/4
+    on [0, (1 − √α)²) = [0, 1). The wrong 1/α would give 1/4. A sample covariance with
+    M = 400, N = 100 has exactly 300 zero eigenvalues (rank), the same 3/4."""
+    assert mp_cdf(0.0, 4.0) == pytest.approx(0.75, abs=1e-15)
+    assert mp_cdf(0.999, 4.0) == pytest.approx(0.75, abs=1e-15)
+    X = np.random.default_rng(0).standard_normal((100, 400))
+    ev = np.linalg.eigvalsh(X.T @ X / 100)
+    assert np.sum(ev < 1e-10 * ev.max()) == 300
+
+
+@pytest.mark.parametrize(("alpha", "threshold"), [(0.25, 1.5), (2.0, 1 + np.sqrt(2)), (4.0, 3.0)])
+def test_bbp_threshold_at_alpha_not_one(alpha, threshold) -> None:
+    """ℓ_c = 1 + √α: 1.5, 2.414 and 3 (the wrong 1 + α: 1.25, 3, 5). Independent channel:
+    ℓ_c is where the outlier location ρ(ℓ) = ℓ(1 + α/(ℓ − 1)) has its minimum over ℓ > 1
+    (ρ′(ℓ) = 1 − α/(ℓ − 1)² = 0) and where ρ meets the bulk edge (1 + √α)²; checked on a
+    grid of ℓ, without the closed form."""
+    assert bbp_threshold(alpha) == pytest.approx(threshold, rel=1e-14)
+    grid = np.linspace(1.001, 1 + 4 * max(alpha, 1), 400_001)
+    rho = grid * (1 + alpha / (grid - 1))
+    assert grid[np.argmin(rho)] == pytest.approx(threshold, abs=2 * (grid[1] - grid[0]))
+    assert rho.min() == pytest.approx(mp_edges(alpha)[1], rel=1e-9)
+    assert abs(bbp_threshold(alpha) - (1 + alpha)) > 0.2
+
+
+@pytest.mark.parametrize(
+    ("spike", "alpha", "location"),
+    [(5.0, 2.0, 7.5), (4.0, 0.25, 13 / 3), (8.0, 4.0, 88 / 7), (2.0, 2.0, 3 + 2 * np.sqrt(2))],
+)
+def test_spike_location_at_alpha_not_one(spike, alpha, location) -> None:
+    """ρ(ℓ) = ℓ(1 + α/(ℓ − 1)) by hand: (ℓ, α) = (5, 2) → 7.5 (the value quoted for α = 2);
+    (4, 1/4) → 13/3; (8, 4) → 88/7; (2, 2) is below ℓ_c = 2.414, so the top eigenvalue
+    stays at the edge 3 + 2√2. Wrong forms give other values at (5, 2): ℓ + α = 7,
+    ℓ(1 + √α/(ℓ − 1)) = 6.77, ℓ(1 + α/ℓ) = 7. ρ is continuous at ℓ_c (no jump from the edge)."""
+    assert spike_location(spike, alpha) == pytest.approx(location, rel=1e-14)
+    lc = bbp_threshold(alpha)
+    assert spike_location(lc + 1e-9, alpha) == pytest.approx(mp_edges(alpha)[1], rel=1e-7)
+    if spike > lc:
+        wrong = (spike + alpha, spike * (1 + np.sqrt(alpha) / (spike - 1)))
+        assert all(abs(w - location) > 0.05 for w in wrong)
+
+
+def test_spike_location_matches_a_large_sample_at_alpha_quarter() -> None:
+    """One large draw (M = 1000, N = 4000, α = 1/4, ℓ = 4): the top eigenvalue of the sample
+    covariance is within 2 std (Paul 2007: std 0.088) of ρ = 13/3 = 4.333, the second at
+    the bulk edge 9/4 ± 8 Tracy–Widom scales. Measured over seeds 0-5: z ∈ [−1.73, 0.55].
+    This excludes ℓ(1 + √α/(ℓ − 1)) = 4.667 (3.8 std away) and the unbiased ℓ = 4 (3.8 std
+    below); it cannot separate ℓ + α = 4.25 (0.9 std), which the hand values above exclude."""
+    M, N, spike = 1000, 4000, 4.0
+    alpha = M / N
+    X = spiked_inputs(N, M, spike, rng=0)
+    ev = np.linalg.eigvalsh(X.T @ X / N)
+    sd = spike_std(spike, alpha, N)
+    assert sd == pytest.approx(4 * np.sqrt(2 * (1 - 0.25 / 9) / 4000), rel=1e-14)
+    assert abs(ev[-1] - spike_location(spike, alpha)) <= 2 * sd
+    assert abs(ev[-1] - spike * (1 + np.sqrt(alpha) / (spike - 1))) > 2 * sd
+    assert abs(ev[-2] - mp_edges(alpha)[1]) <= 8 * edge_scale(M, N)

@@ -7,7 +7,6 @@ output folders in :mod:`hessref.cli.output`.
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
 import time
@@ -55,7 +54,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     figures = demo_figures(result.per_seed[0], result.settings)
     argv = ["demo", "--seed", str(args.seed), *(["--fast"] if args.fast else []), "--out", "DIR"]
     texts = {
-        "summary.json": json.dumps(json.loads(result.to_json()), indent=1) + "\n",
+        "summary.json": result.to_json(indent=1) + "\n",
         "report.md": report.demo_markdown(result, list(figures), command_line(argv)),
     }
     write_report_folder(out, texts, figures, args.force)
@@ -87,10 +86,25 @@ def _reproduce_argv(args: argparse.Namespace, name: str | None) -> list[str]:
     return argv + (["--fast"] if args.fast else []) + ["--out", "DIR"]
 
 
-def _result_files(result) -> tuple[dict, dict]:
-    from hessref import plot
+class _DeclaredFigure:
+    """An experiment's own ``figure(result, path)``, saved like a matplotlib Figure."""
 
-    return {result.name: plot.plot_experiment(result)}, {f"{result.name}.json": result.to_json()}
+    def __init__(self, draw: Callable, result) -> None:
+        self.draw, self.result = draw, result
+
+    def savefig(self, path, **_: object) -> None:
+        """Draw the figure into ``path`` (format and dpi are the experiment's)."""
+        self.draw(self.result, Path(path))
+
+
+def _result_files(result) -> tuple[dict, dict]:
+    """The figure (the experiment's own if it declares one) and the strict JSON of a result."""
+    from hessref import plot
+    from hessref.experiments import get_experiment
+
+    draw = get_experiment(result.name).figure
+    fig = _DeclaredFigure(draw, result) if draw is not None else plot.plot_experiment(result)
+    return {result.name: fig}, {f"{result.name}.json": result.to_json()}
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:

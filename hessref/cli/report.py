@@ -11,18 +11,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from hessref.experiments.stats import MAJORITY_RULE, majority_label
-
-
-def md_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """A GitHub-flavoured Markdown table (pipes in cells escaped)."""
-
-    def cell(x: Any) -> str:
-        return str(x).replace("|", "\\|").replace("\n", " ")
-
-    lines = ["| " + " | ".join(map(cell, header)) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(map(cell, r)) + " |" for r in rows]
-    return "\n".join(lines)
+from hessref.cli.tables import (
+    by_role,
+    claims_table,
+    counting_table,
+    exact_table,
+    label_of,
+    md_table,
+    nulls_table,
+    rules_table,
+    sensitivity_table,
+)
+from hessref.experiments.rules import lookup
+from hessref.experiments.stats import MAJORITY_RULE, ROLE_TAGS
 
 
 def _g(x: Any) -> str:
@@ -35,12 +36,35 @@ def rate_text(v: dict) -> str:
 
 
 def verdict_table(result: Any) -> str:
-    """Markdown table of the verdict rules of one result."""
-    rows = [
-        (v["name"], v["statement"], rate_text(v), majority_label(v["low"], v["high"]))
-        for v in result.verdicts
-    ]
-    return md_table(("rule", "statement", "holds (Wilson 95%)", "verdict"), rows)
+    """Markdown table of every verdict rule of one result (see :func:`.tables.rules_table`)."""
+    return rules_table(result)
+
+
+def verdict_line(v: dict) -> str:
+    """One stdout line of a verdict entry, labelled by its role.
+
+    Claims: ``[holds] name: k/n = …``; nulls: ``null (expected to fail) name: … -> fails,
+    as expected``; exact checks: ``exact check name: holds at every seed (k/n)``.
+    """
+    role = v.get("role", "claim")
+    if role == "identity":
+        return f"  {ROLE_TAGS[role]} {v['name']}: {label_of(v)} ({v['holds']}/{v['seeds']})"
+    if role == "null":
+        return f"  {ROLE_TAGS[role]} {v['name']}: {rate_text(v)} -> {label_of(v)}"
+    return f"  [{label_of(v)}] {v['name']}: {rate_text(v)}"
+
+
+def _count_sections(result: Any) -> list[str]:
+    """The counting-rule comparison and sensitivity tables, when the result has them."""
+    lines: list[str] = []
+    counting, sensitivity = counting_table(result), sensitivity_table(result)
+    if counting:
+        lines += ["Counting rules side by side (rate of '= target' · 'within ±1' over seeds; the "
+                  "ratio rule counts only with its margin):", "", counting, ""]  # fmt: skip
+    if sensitivity:
+        lines += ["Sensitivity of the counts to the margin and the threshold:", "",
+                  sensitivity, ""]  # fmt: skip
+    return lines
 
 
 def numbers_table(result: Any) -> str:
@@ -57,7 +81,7 @@ def per_seed_table(result: Any, keys: Sequence[str] | None = None) -> str:
     """Markdown table of the scalar key numbers of every seed."""
     keys = list(keys or result.numbers)
     rows = [
-        [seed, *(_g(m.get(k)) for k in keys)]
+        [seed, *(_g(lookup(m, k)) for k in keys)]
         for seed, m in zip(result.seeds, result.per_seed, strict=True)
     ]
     return md_table(("seed", *keys), rows)
@@ -83,6 +107,7 @@ def experiment_markdown(result: Any, figures: Sequence[str], command: str) -> st
         "",
         MAJORITY_RULE,
         "",
+        *_count_sections(result),
         "## Key numbers over seeds",
         "",
         numbers_table(result),
@@ -101,8 +126,7 @@ def experiment_markdown(result: Any, figures: Sequence[str], command: str) -> st
 def experiment_text(result: Any, out: str) -> str:
     """Short stdout summary of ``hessref reproduce NAME``."""
     lines = [result.summary().splitlines()[0]]
-    for v in result.verdicts:
-        lines.append(f"  [{majority_label(v['low'], v['high'])}] {v['name']}: {rate_text(v)}")
+    lines += [verdict_line(v) for v in result.verdicts]
     lines.append(f"report: {out}/report.md")
     return "\n".join(lines)
 
@@ -111,9 +135,9 @@ def experiment_text(result: Any, out: str) -> str:
 _COUNT_ROWS = (
     ("trained H", ""),
     ("trained G", "G_"),
-    ("H at initialisation (null)", "init_"),
+    ("H at initialisation: null (expected to fail)", "init_"),
     ("G at initialisation", "G_init_"),
-    ("H after training on shuffled labels (null)", "shuffled_"),
+    ("H on shuffled labels: null (expected to fail)", "shuffled_"),
 )
 
 
@@ -143,11 +167,12 @@ def demo_text(result: Any, out: str) -> str:
             f"(below -{st['zero_rtol']:g} max|lambda|)",
             f"  top eigenvalues of H: {top}, ...",
             f"  outliers ({s['outlier_rule']} rule, top {s['top']}): H {m['count']} (margin "
-            f"{m['margin']:.2f}), G {m['G_count']}; classes C = {s['classes']}",
+            f"{m['margin']:.2f}), G {m['G_count']}, G at init {m['G_init_count']}; classes "
+            f"C = {s['classes']}",
             f"  rule '{rule}': {_said(result, 'trained H: count = C')}",
-            f"  nulls  : H at init {m['init_count']} (margin {m['init_margin']:.2f}), shuffled "
-            f"labels {m['shuffled_count']} (margin {m['shuffled_margin']:.2f}, loss "
-            f"{m['shuffled_final_loss']:.2g}); G at init {m['G_init_count']}",
+            f"  nulls (expected to fail): H at init {m['init_count']} (margin "
+            f"{m['init_margin']:.2f}), shuffled labels {m['shuffled_count']} (margin "
+            f"{m['shuffled_margin']:.2f}, loss {m['shuffled_final_loss']:.2g})",
             f"  split  : ||H - (G + R)||/||H|| = {m['split_rel_error']:.1e} (engine consistency), "
             f"lambda_min(G) = "
             f"{m['G_min_eigenvalue']:.1e}, rank G = {m['rank_G']} <= {m['rank_G_bound']}, "
@@ -210,8 +235,9 @@ def demo_markdown(result: Any, figures: Sequence[str], command: str) -> str:
         "## Verdict rules (this seed)",
         "",
         md_table(
-            ("rule", "statement", "this seed"),
-            [(v["name"], v["statement"], "holds" if v["outcomes"][0] else "does not hold")
+            ("rule", "kind", "statement", "this seed"),
+            [(v["name"], ROLE_TAGS.get(v.get("role", "claim")) or "claim", v["statement"],
+              "holds" if v["outcomes"][0] else "does not hold")
              for v in result.verdicts],
         ),
         "",
@@ -227,35 +253,16 @@ def demo_markdown(result: Any, figures: Sequence[str], command: str) -> str:
 
 
 # --------------------------------------------------------------------------- --all
-def _claim_cell(result: Any, v: dict) -> str:
-    if v["name"].startswith("null"):
-        return "null baseline: the same rule where no class signal is expected"
-    return v["claim"] or result.claim
-
-
-def claims_table(results: Sequence[Any]) -> str:
-    """One row per verdict rule of every result: claim, setting, rule, rate, verdict.
-
-    The experiment and paper are named on the first row of each experiment only.
-    """
-    rows = []
-    for r in results:
-        for i, v in enumerate(r.verdicts):
-            first = i == 0
-            rows.append(
-                (f"[{r.name}](#{r.name})" if first else "", r.paper if first else "",
-                 _claim_cell(r, v), f"{r.mode}, {len(r.seeds)} seeds" if first else "",
-                 f"{v['name']}: {v['statement']}", rate_text(v),
-                 majority_label(v["low"], v["high"]))
-            )  # fmt: skip
-    header = ("experiment", "paper", "paper's claim", "our setting", "rule", "rate", "verdict")
-    return md_table(header, rows)
-
-
 def results_markdown(
     results: Sequence[Any], figures: Sequence[str], command: str, total: float
 ) -> str:
-    """results.md of ``hessref reproduce --all``: claims table, then one section each."""
+    """results.md of ``hessref reproduce --all``: the compact tables, then one section each.
+
+    Tables: the claims (one row per paper claim), the null baselines (expected to fail),
+    the exact checks (engine consistency; not empirical results), run times. Then per
+    experiment: every rule in full, the counting-rule comparison and sensitivity, the
+    key numbers and the experiment's figure.
+    """
     env = results[0].environment if results else {}
     lines = [
         "# hessref results: the papers' claims over seeds",
@@ -268,9 +275,21 @@ def results_markdown(
         "",
         claims_table(results),
         "",
-        MAJORITY_RULE + " Rules whose name starts with 'null' apply the same rule to a null "
-        "baseline (initialisation or shuffled labels): a high rate there means the count can "
-        "hit its target by chance.",
+        MAJORITY_RULE,
+        "",
+        "## Null baselines (expected to fail)",
+        "",
+        "Each null applies a claim's rule where the claim's cause is absent; a null that "
+        "holds contains the signal it was meant to lack, and says so.",
+        "",
+        nulls_table(results),
+        "",
+        "## Exact checks",
+        "",
+        "Algebraic identities and engine consistency: they hold at every seed or reveal a "
+        "bug; they are not counted as empirical results.",
+        "",
+        exact_table(results),
         "",
         md_table(
             ("experiment", "seeds", "run time (s)"),
@@ -279,27 +298,41 @@ def results_markdown(
         "",
     ]
     for r in results:
-        lines += [
-            f"## {r.name}",
-            "",
-            f"{r.paper}. Claim: {r.claim}. Setting ({r.mode}): {r.setting_text}. "
-            f"Seeds {r.seeds[0]}–{r.seeds[-1]}, {r.timings.get('total', 0):.1f} s.",
-            "",
-            verdict_table(r),
-            "",
-            numbers_table(r),
-            "",
-        ]
-        if r.name in figures:
-            lines += [f"![{r.name}]({r.name}.png)", ""]
+        lines += _details(r, figures)
     return "\n".join(lines)
 
 
+def _details(r: Any, figures: Sequence[str]) -> list[str]:
+    """The per-experiment section of results.md."""
+    lines = [
+        f"## {r.name}",
+        "",
+        f"{r.paper}. Claim: {r.claim}. Setting ({r.mode}): {r.setting_text}. "
+        f"Seeds {r.seeds[0]}–{r.seeds[-1]}, {r.timings.get('total', 0):.1f} s.",
+        "",
+        verdict_table(r),
+        "",
+        *_count_sections(r),
+        numbers_table(r),
+        "",
+    ]
+    if r.name in figures:
+        lines += [f"![{r.name}]({r.name}.png)", ""]
+    return lines
+
+
 def results_text(results: Sequence[Any], out: str, total: float) -> str:
-    """Short stdout summary of ``hessref reproduce --all``."""
+    """Short stdout summary of ``hessref reproduce --all`` (claims, nulls, exact checks)."""
     lines = [f"hessref reproduce --all: {len(results)} experiments in {total:.0f} s"]
     for r in results:
-        held = sum(majority_label(v["low"], v["high"]) == "holds" for v in r.verdicts)
-        lines.append(f"  {r.name:22s} {held}/{len(r.verdicts)} rules hold ({len(r.seeds)} seeds)")
+        claims, nulls, exact = (by_role(r, x) for x in ("claim", "null", "identity"))
+        held = sum(label_of(v) == "holds" for v in claims)
+        quiet = sum(label_of(v).startswith("fails") for v in nulls)
+        ok = sum(v["holds"] == v["seeds"] for v in exact)
+        lines.append(
+            f"  {r.name:22s} claims: {held}/{len(claims)} hold; nulls (expected to fail): "
+            f"{quiet}/{len(nulls)} fail; exact checks: {ok}/{len(exact)} hold at every seed "
+            f"({len(r.seeds)} seeds)"
+        )
     lines.append(f"report: {out}/results.md")
     return "\n".join(lines)

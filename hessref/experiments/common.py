@@ -119,12 +119,14 @@ def spectrum_of(model: hr.MLP, theta, X, y, loss: str, which: str = "H") -> np.n
 
 
 def count_entry(prefix: str, ev: np.ndarray, s: dict) -> dict[str, Any]:
-    """Outlier count with margin plus spectrum statistics, keys prefixed by ``prefix``."""
+    """Outlier count with margin, spectrum statistics and the top candidates, keys prefixed."""
     st = spectrum_statistics(ev, top=1, near_zero=s["near_zero"])
     keep = ("lambda_max", "lambda_min", "fraction_negative", "fraction_near_zero")
     return {
         **prefixed(prefix, outlier_count(ev, s["top"], s["outlier_rule"])),
         **{f"{prefix}{k}": st[k] for k in keep},
+        # the candidates every counting rule reads (hessref.experiments.counting.count_all)
+        f"{prefix}top_candidates": [float(v) for v in ev[: s["top"]]],
     }
 
 

@@ -7,14 +7,22 @@ An experiment is an :class:`Experiment` registered under a name::
     from hessref.experiments.framework import Experiment, register, derive_seeds
     from hessref.experiments.rules import AllOf, Compare, Ref, Monotone, Verdict
 
+    @dataclass(frozen=True)
+    class Seed:                                  # a typed per-seed result
+        count: int
+        margin: float
+        eigenvalues: list[float]
+
     def measure(settings, seed, progress):
         s = derive_seeds(seed, "data", "init")   # independent integer seeds
         ...                                      # train, compute exact spectra
-        return {"count": 3, "margin": 1.8, "eigenvalues": [...]}   # JSON values
+        return Seed(count=3, margin=1.8, eigenvalues=[...])   # or a dict of JSON values
 
     def rules(settings):
         return [Verdict("count = C", AllOf(Compare("count", "==", settings["classes"]),
-                                           Compare("margin", ">=", 1.25)))]
+                                           Compare("margin", ">=", 1.25)),
+                        claim="the Hessian has C outliers after training",
+                        source="Sagun et al. 2017 §3.1, Fig. 2", role="claim")]
 
     register(Experiment(
         name="my-experiment",
@@ -29,46 +37,69 @@ An experiment is an :class:`Experiment` registered under a name::
   the same keys and JSON values, validated once at :func:`register` (same keys; the
   same JSON type per key; ints may stand where floats are). ``overrides`` passed to
   :func:`run_experiment` are checked against it.
-- ``measure(settings, seed, progress) -> dict`` computes ONE seed: ``settings`` is a
+- ``measure(settings, seed, progress)`` computes ONE seed: ``settings`` is a
   plain dict (a copy), ``seed`` a non-negative int from which all randomness must
   derive (use :func:`derive_seeds`), ``progress`` a callable ``str -> None`` (never
-  None inside measure). It returns JSON values: numbers, bools, strings, lists, dicts.
+  None inside measure). It returns a frozen dataclass instance (fields of JSON values,
+  lists, nested dataclasses; serialised by :func:`dataclasses.asdict`, see
+  :func:`record`) or a dict of JSON values. Rules read the fields by name (nested ones
+  by a dotted path ``"counts.ratio"``). NaN is allowed in memory; JSON gets null.
   It must be a module-level function (runs in worker processes when ``workers > 1``).
 - ``rules(settings) -> list[Verdict]``: the verdict rules (:mod:`.rules`), decided per
-  seed; their statements are generated from their parameters. Quantities named in
+  seed; their statements are generated from their parameters. Each Verdict states the
+  paper claim IT tests (``claim``), its ``source``, and its ``role``: ``"claim"``
+  (empirical; the claims table), ``"identity"`` (an exact check; its own table, never
+  counted as an empirical result) or ``"null"`` (a null baseline, expected to fail;
+  its claim says what it controls for). Quantities named in
   ``quantities`` (key → human-readable phrase) are the key numbers: the result gives
   their median, IQR, min and max over seeds, and the phrases label the statements.
 - ``setting_text(settings) -> str`` (optional) describes the setting in one sentence;
   it must only restate settings, never results.
 - ``default_seeds``: (fast, full) numbers of seeds, default (3, 10): seeds 0..n−1.
+- ``figure(result, path) -> None`` (optional) draws the experiment's own figure of an
+  :class:`ExperimentResult` into the PNG file ``path``, from the result's fields only
+  (drawing never computes). ``hessref reproduce`` calls it; without it the generic
+  figure of :func:`hessref.plot.plot_experiment` is drawn. Experiments cannot import
+  :mod:`hessref.plot` (a higher layer): draw with matplotlib through the helpers of
+  :mod:`hessref.experiments.figures`.
+- Per-seed counting-rule sensitivity: a seed may report ``"sensitivity": {label:
+  CountSensitivity}`` (:mod:`.counting`); the result's ``tables["sensitivity"]`` gives
+  the rates over seeds per grid point, and the report prints them.
 
 :func:`run_experiment` runs the seeds (optionally in ``workers`` processes) and returns
 an :class:`ExperimentResult`: per-seed values, per rule the per-seed outcomes and the
 rate with its Wilson 95% interval, spreads of the key numbers, timings and versions;
-``to_json``/``from_json`` round-trip it exactly. Its :meth:`~ExperimentResult.summary`
+``to_json``/``from_json`` round-trip it (strict JSON: NaN/Infinity are written as
+null; :mod:`.result`). Its :meth:`~ExperimentResult.summary`
 is plain text computed from those fields only.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import multiprocessing
 import platform
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from hessref.experiments.rules import Verdict
-from hessref.experiments.stats import rate_summary, spread_summary
+from hessref.experiments.result import (  # noqa: F401 - re-exported: the 0.2 import path
+    ExperimentResult,
+    dumps,
+    plain,
+    record,
+    strict,
+)
+from hessref.experiments.rules import Verdict, lookup
+from hessref.experiments.stats import rate_summary, spread_summary, verdict_label
 
 Progress = Callable[[str], None]
-Measure = Callable[[dict, int, Progress], dict]
+Measure = Callable[[dict, int, Progress], Any]  # a dict or a frozen dataclass
 
 
 def _quiet(message: str) -> None:
@@ -137,6 +168,7 @@ class Experiment:
     quantities: Mapping[str, str]
     setting_text: Callable[[dict], str] | None = None
     default_seeds: tuple[int, int] = (3, 10)
+    figure: Callable[[Any, Path], None] | None = None
 
     def settings(self, fast: bool, overrides: Mapping[str, Any] | None = None) -> dict:
         """The settings dict for ``fast``/full, with validated ``overrides``."""
@@ -239,120 +271,6 @@ def environment() -> dict[str, str]:
     }
 
 
-@dataclass
-class ExperimentResult:
-    """Plain, JSON-serialisable outcome of a multi-seed run.
-
-    Attributes
-    ----------
-    name, paper, claim : str
-        The experiment's name, the paper reference and the paper's claim it tests.
-    mode : {"fast", "full"}
-    settings : dict
-        Every setting (with ``"fast"``), after overrides.
-    seeds : list of int
-        The experiment seeds, in run order.
-    per_seed : list of dict
-        ``measure``'s output for each seed (same order as ``seeds``).
-    verdicts : list of dict
-        Per rule: ``name``, ``statement`` (generated), ``claim``, ``outcomes`` (bool per
-        seed), ``holds``, ``seeds``, ``rate``, ``low``, ``high`` (Wilson 95%).
-    numbers : dict
-        Per key quantity: its phrase and the median/q1/q3/min/max/n over seeds.
-    timings : dict
-        ``per_seed`` seconds and ``total`` seconds (wall clock, includes worker start).
-    environment : dict
-        Versions (hessref, Python, NumPy, SciPy).
-    """
-
-    name: str
-    mode: str
-    settings: dict[str, Any]
-    seeds: list[int]
-    per_seed: list[dict[str, Any]]
-    verdicts: list[dict[str, Any]] = field(default_factory=list)
-    numbers: dict[str, Any] = field(default_factory=dict)
-    timings: dict[str, Any] = field(default_factory=dict)
-    environment: dict[str, str] = field(default_factory=dict)
-    paper: str = ""
-    claim: str = ""
-    setting_text: str = ""
-
-    def values(self, quantity: str) -> list[Any]:
-        """The per-seed values of ``quantity`` (None where a seed did not report it)."""
-        return [m.get(quantity) for m in self.per_seed]
-
-    def verdict(self, name: str) -> dict[str, Any]:
-        """The verdict entry called ``name``."""
-        for v in self.verdicts:
-            if v["name"] == name:
-                return v
-        raise KeyError(f"name: no verdict {name!r}; have {[v['name'] for v in self.verdicts]}")
-
-    def summary(self) -> str:
-        """Plain-text summary computed from this result only (no fixed claims)."""
-        n = len(self.seeds)
-        lines = [
-            f"{self.name} ({self.mode} configuration, {n} seed{'s' * (n != 1)}: "
-            f"{_seed_text(self.seeds)})",
-        ]
-        if self.setting_text:
-            lines.append(f"setting: {self.setting_text}")
-        for v in self.verdicts:
-            lines.append(
-                f"[{v['name']}] {v['statement']}: holds in {v['holds']}/{v['seeds']} seeds, "
-                f"rate {v['rate']:.2f} (Wilson 95% [{v['low']:.2f}, {v['high']:.2f}])"
-            )
-        for key, d in self.numbers.items():
-            lines.append(
-                f"  {key}: median {_g(d['median'])}, IQR [{_g(d['q1'])}, {_g(d['q3'])}], "
-                f"range [{_g(d['min'])}, {_g(d['max'])}] over {d['n']} seed(s)"
-            )
-        return "\n".join(lines)
-
-    def to_json(self) -> str:
-        """The result as a JSON string (round-trips through :meth:`from_json`)."""
-        return json.dumps(asdict(self), allow_nan=True)
-
-    @classmethod
-    def from_json(cls, text: str) -> ExperimentResult:
-        """Rebuild a result from :meth:`to_json` output."""
-        return cls(**json.loads(text))
-
-    def save(self, path: str | Path) -> None:
-        """Write :meth:`to_json` to ``path``."""
-        Path(path).write_text(self.to_json(), encoding="utf-8")
-
-    @classmethod
-    def load(cls, path: str | Path) -> ExperimentResult:
-        """Read a result written by :meth:`save`."""
-        return cls.from_json(Path(path).read_text(encoding="utf-8"))
-
-
-def _g(x: float) -> str:
-    return "nan" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.4g}"
-
-
-def _seed_text(seeds: Sequence[int]) -> str:
-    s = list(seeds)
-    if s == list(range(s[0], s[0] + len(s))) and len(s) > 2:
-        return f"{s[0]}-{s[-1]}"
-    return ",".join(map(str, s))
-
-
-def plain(value: Any) -> Any:
-    """``value`` with NumPy scalars/arrays and tuples turned into plain JSON types."""
-    if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return plain(value.tolist())
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
 def summarise(
     experiment: Experiment,
     settings: dict,
@@ -364,23 +282,12 @@ def summarise(
 
     Public so tests can check that verdicts follow the data: pass altered ``per_seed``.
     """
-    per_seed = [plain(m) for m in per_seed]  # measure may return NumPy values
+    per_seed = [record(m) for m in per_seed]  # dataclasses, NumPy values -> JSON values
     labels = dict(experiment.quantities)
-    verdicts = []
-    for v in experiment.rules(settings):
-        outcomes = [bool(v.rule.holds(m)) for m in per_seed]
-        verdicts.append(
-            {
-                "name": v.name,
-                "statement": v.rule.statement(labels),
-                "claim": v.claim,
-                "outcomes": outcomes,
-                **rate_summary(outcomes),
-            }
-        )
+    verdicts = [_verdict_entry(v, per_seed, labels) for v in experiment.rules(settings)]
     numbers = {}
     for key, phrase in labels.items():
-        vals = [m.get(key) for m in per_seed]
+        vals = [lookup(m, key) for m in per_seed]
         nums = [x for x in vals if x is not None]
         if nums and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in nums):
             clean = [float("nan") if x is None else x for x in vals]  # missing: not counted
@@ -399,7 +306,44 @@ def summarise(
         paper=experiment.paper,
         claim=experiment.claim,
         setting_text=text,
+        tables=_count_tables(per_seed),
     )
+
+
+def _verdict_entry(v: Verdict, per_seed: list[dict], labels: Mapping[str, str]) -> dict:
+    """One rule decided per seed: its texts, outcomes, rate, interval and label."""
+    outcomes = [bool(v.rule.holds(m)) for m in per_seed]
+    entry = {
+        "name": v.name,
+        "statement": v.rule.statement(labels),
+        "claim": v.claim,
+        "source": v.source,
+        "role": v.role,
+        "paper_value": v.paper_value,
+        "outcomes": outcomes,
+        **rate_summary(outcomes),
+    }
+    entry["label"] = verdict_label(entry)
+    return entry
+
+
+def _count_tables(per_seed: list[dict]) -> dict[str, dict[str, Any]]:
+    """Rates over seeds of the counting-rule records every seed reports.
+
+    A seed may report ``"counts": {label: count_quantities(...)}`` (every counting rule,
+    :mod:`.counting`) and ``"sensitivity": {label: CountSensitivity}``. The result's
+    ``tables["counting"][label]`` gives per rule the rates of "= target" and "within
+    ±1"; ``tables["sensitivity"][label]`` the rates at every grid point.
+    """
+    from hessref.experiments.counting import comparison_rows, sensitivity_rows
+
+    tables: dict[str, dict[str, Any]] = {}
+    for key, build in (("counts", comparison_rows), ("sensitivity", sensitivity_rows)):
+        found = [m.get(key) for m in per_seed]
+        if found and all(isinstance(f, dict) for f in found):
+            name = "counting" if key == "counts" else key
+            tables[name] = {label: build([f[label] for f in found]) for label in found[0]}
+    return tables
 
 
 def run_experiment(

@@ -10,13 +10,18 @@ sentence built from its parameters, so the text can never disagree with the test
 >>> r.holds({"count": 3, "margin": 1.4}), r.holds({"count": 3, "margin": 1.1})
 (True, False)
 
-A missing, None or NaN quantity makes a rule fail (never silently pass).
+A missing, None or NaN quantity makes a rule fail (never silently pass). A quantity
+name may be a dotted path into a nested record (``"counts.ratio"``, see :func:`lookup`).
+
+Every rule is declared in a :class:`Verdict` that names the paper claim it tests, its
+source and its role (an empirical ``"claim"``, an exact ``"identity"`` or a ``"null"``).
 """
 
 from __future__ import annotations
 
 import math
 import operator
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -40,8 +45,27 @@ def _label(labels: Mapping[str, str] | None, key: str) -> str:
     return (labels or {}).get(key, f"`{key}`")
 
 
+def lookup(measured: Mapping[str, Any], key: str) -> Any:
+    """``measured[key]``; a dotted key ``"a.b"`` reads the field ``b`` of the record ``a``.
+
+    Typed per-seed results (dataclasses) are stored as nested dicts, so a rule can read
+    a nested field by its path. Missing keys give None.
+
+    >>> lookup({"counts": {"ratio": 3}}, "counts.ratio"), lookup({"x": 1}, "y")
+    (3, None)
+    """
+    if key in measured:
+        return measured[key]
+    value: Any = measured
+    for part in key.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
 def _number(measured: Mapping[str, Any], key: str) -> float | None:
-    value = measured.get(key)
+    value = lookup(measured, key)
     if value is None or isinstance(value, (list, dict, str)):
         return None
     value = float(value)
@@ -146,7 +170,7 @@ class Monotone(Rule):
 
     def holds(self, measured: Mapping[str, Any]) -> bool:
         """See :meth:`Rule.holds`."""
-        values = measured.get(self.quantity)
+        values = lookup(measured, self.quantity)
         if not isinstance(values, Sequence) or len(values) < 2:
             return False
         v = [float(x) for x in values]
@@ -194,14 +218,88 @@ class AllOf(Rule):
         return tuple(q for r in self.rules for q in r.quantities())
 
 
-@dataclass(frozen=True)
-class Verdict:
-    """A named rule: ``name`` (short id used in JSON and tables) and the ``rule``.
+#: The roles a verdict rule can play (see :class:`Verdict`).
+ROLES = ("claim", "identity", "null")
 
-    ``claim`` optionally says which paper claim the rule tests (a paraphrase of the
-    paper's statement, not of our result).
+_NO_CLAIM = object()  # sentinel: ``claim`` not passed (0.2 call; deprecated)
+
+
+@dataclass(frozen=True, init=False)
+class Verdict:
+    """A named rule with the paper claim it tests: ``Verdict(name, rule, claim, source, role)``.
+
+    Parameters
+    ----------
+    name : str
+        Short id used in JSON and tables (non-empty).
+    rule : Rule
+        The per-seed predicate.
+    claim : str
+        The paper claim THIS rule tests, in its own words (non-empty; never inherited
+        from the experiment). For a null: what the null controls for.
+    source : str
+        Paper and section, e.g. ``"Sagun et al. 2017 §3.1, Table 1"``.
+    role : {"claim", "identity", "null"}
+        ``"claim"``: an empirical paper claim (the claims table). ``"identity"``: an exact
+        or engine-consistency check (the "exact checks" table; never counted as an
+        empirical result). ``"null"``: a null baseline, expected to fail.
+    paper_value : str
+        The paper's own number for this claim where it gives one (short, e.g.
+        ``"k (Fig. 2)"`` or ``"±1 of k, Table 1"``); empty if it gives none.
+
+    Examples
+    --------
+    >>> v = Verdict("x > 0", Compare("x", ">", 0), "x is positive", role="claim")
+    >>> v.claim, v.role
+    ('x is positive', 'claim')
+    >>> Verdict("x > 0", Compare("x", ">", 0), "x is positive", role="fact")
+    Traceback (most recent call last):
+    ...
+    ValueError: role: expected one of ('claim', 'identity', 'null'), got 'fact'
     """
 
     name: str
     rule: Rule
-    claim: str = ""
+    claim: str
+    source: str
+    role: str
+    paper_value: str
+
+    def __init__(
+        self,
+        name: str,
+        rule: Rule,
+        claim: Any = _NO_CLAIM,
+        source: str = "",
+        role: str = "claim",
+        *,
+        paper_value: str = "",
+    ) -> None:
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError(f"name: expected a non-empty string, got {name!r}")
+        if not isinstance(rule, Rule):
+            raise TypeError(f"rule: expected a Rule (Compare, Monotone, AllOf), got {rule!r}")
+        if claim is _NO_CLAIM:  # 0.2 spelling: keeps working while modules are converted
+            warnings.warn(
+                f"Verdict {name!r}: pass claim= (the paper claim this rule tests); a Verdict "
+                "without a claim is deprecated and will be an error",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            claim = ""
+        elif not isinstance(claim, str) or not claim.strip():
+            raise ValueError(
+                f"claim: expected a non-empty string stating the paper claim rule {name!r} "
+                f"tests, got {claim!r}"
+            )
+        if not isinstance(source, str):
+            raise ValueError(f"source: expected a string (paper and section), got {source!r}")
+        if role not in ROLES:
+            raise ValueError(f"role: expected one of {ROLES}, got {role!r}")
+        if not isinstance(paper_value, str):
+            raise ValueError(f"paper_value: expected a string, got {paper_value!r}")
+        for key, value in (("name", name), ("rule", rule), ("claim", claim)):
+            object.__setattr__(self, key, value)
+        object.__setattr__(self, "source", source)
+        object.__setattr__(self, "role", role)
+        object.__setattr__(self, "paper_value", paper_value)

@@ -1,16 +1,12 @@
 """Sagun, Evci, Güney, Dauphin, Bottou 2017 (arXiv:1706.04454): bulk and outliers.
 
-Registered experiments (each multi-seed, exact dense spectra):
+Registered experiments here (each multi-seed, exact dense spectra; the outlier-count
+experiments ``init-vs-trained`` and ``outliers-vs-classes`` are in
+:mod:`hessref.experiments.sagun2017_outliers`):
 
-- ``init-vs-trained`` (Fig. 1): outliers of H at initialisation vs after training.
-- ``outliers-vs-classes`` (Fig. 2, Table 1): the count vs the number of classes C, with
-  the control that fixes the number of outputs K = 10.
 - ``bulk-vs-width`` (Fig. 3): top eigenvalues vs width and near-zero share vs P, on
   scikit-learn's 8×8 digits (NOT MNIST).
 - ``hessian-split`` (§3): H = G + R; negative curvature can only come from R.
-
-Every count is reported with its margin and the null baselines (initialisation,
-shuffled labels) of :mod:`hessref.experiments.baselines`.
 """
 
 from __future__ import annotations
@@ -21,12 +17,9 @@ import numpy as np
 
 import hessref as hr
 from hessref import data
-from hessref.experiments.baselines import count_labels, count_rule
 from hessref.experiments.common import (
     MIXTURE_FAST,
     MIXTURE_FULL,
-    count_entry,
-    fit_and_count,
     mixture_data,
     mixture_text,
     spectrum_of,
@@ -39,132 +32,6 @@ from hessref.spectrum.statistics import spectrum_statistics, zero_tolerance
 from hessref.train import train
 
 PAPER = "Sagun et al. 2017 (arXiv:1706.04454)"
-
-
-# ----------------------------------------------------------------------- init vs trained
-def _measure_init_vs_trained(s: dict, seed: int, progress: Progress) -> dict[str, Any]:
-    sd = derive_seeds(seed, "data", "init", "shuffle")
-
-    def g_counts(model, theta0, theta, X, y):
-        return {
-            **count_entry("G_init_", spectrum_of(model, theta0, X, y, s["loss"], "G"), s),
-            **count_entry("G_", spectrum_of(model, theta, X, y, s["loss"], "G"), s),
-        }
-
-    return fit_and_count(
-        s, sd["data"], sd["init"], progress, shuffle_seed=sd["shuffle"], extra=g_counts
-    )
-
-
-def _rules_init_vs_trained(s: dict) -> list[Verdict]:
-    C, m = s["classes"], s["min_margin"]
-    return [
-        Verdict("trained H: count = C", count_rule("", C, m), "after training, C outliers"),
-        Verdict("null, H at init: count = C", count_rule("init_", C, m)),
-        Verdict("null, shuffled labels: count = C", count_rule("shuffled_", C, m)),
-        Verdict(
-            "G at init: count = K - 1",
-            count_rule("G_init_", C - 1, m),
-            "at initialisation the outliers count outputs, not classes",
-        ),
-        Verdict(
-            "lambda_max shrinks in training",
-            Compare("lambda_max", "<", Ref("init_lambda_max")),
-        ),
-    ]
-
-
-_LABELS_IVT = {
-    **count_labels("", "the trained H"),
-    **count_labels("init_", "H at initialisation"),
-    **count_labels("shuffled_", "H trained on shuffled labels"),
-    **count_labels("G_init_", "G at initialisation"),
-    "lambda_max": "λ_max of the trained H",
-    "init_lambda_max": "λ_max of H at initialisation",
-    "fraction_negative": "the fraction of negative eigenvalues of the trained H",
-    "init_fraction_negative": "the fraction of negative eigenvalues of H at init",
-    "final_loss": "the final training loss",
-    "shuffled_final_loss": "the final loss on shuffled labels",
-}
-
-register(
-    Experiment(
-        name="init-vs-trained",
-        paper=f"{PAPER}, Fig. 1",
-        claim="H shows no outlier group at initialisation and C outliers after training",
-        fast=MIXTURE_FAST,
-        full={**MIXTURE_FULL, "classes": 5},
-        measure=_measure_init_vs_trained,
-        rules=_rules_init_vs_trained,
-        quantities=_LABELS_IVT,
-        setting_text=lambda s: mixture_text(s) + "; K = C outputs",
-    )
-)
-
-
-# ------------------------------------------------------------------ outliers vs classes
-def _measure_outliers(s: dict, seed: int, progress: Progress) -> dict[str, Any]:
-    sd = derive_seeds(seed, "data", "init", "shuffle")
-    out: dict[str, Any] = {}
-    for C in s["class_counts"]:
-        K = s["control_outputs"]
-        same = fit_and_count(
-            s, sd["data"], sd["init"], progress, classes=C, shuffle_seed=sd["shuffle"]
-        )
-        out.update({f"C{C}_KC_{k}": v for k, v in same.items() if k != "top_eigenvalues"})
-
-        def g_init(model, theta0, theta, X, y):
-            return count_entry("G_init_", spectrum_of(model, theta0, X, y, s["loss"], "G"), s)
-
-        ctrl = fit_and_count(s, sd["data"], sd["init"], progress, C, K, extra=g_init)
-        out.update({f"C{C}_K{K}_{k}": v for k, v in ctrl.items() if k != "top_eigenvalues"})
-    return out
-
-
-def _rules_outliers(s: dict) -> list[Verdict]:
-    m, K = s["min_margin"], s["control_outputs"]
-    rules = []
-    for C in s["class_counts"]:
-        rules += [
-            Verdict(f"C = {C}, K = C: count = C", count_rule(f"C{C}_KC_", C, m)),
-            Verdict(f"C = {C}, K = {K}: count = C", count_rule(f"C{C}_K{K}_", C, m)),
-            Verdict(f"null C = {C}: init H count = C", count_rule(f"C{C}_KC_init_", C, m)),
-            Verdict(f"null C = {C}: shuffled count = C", count_rule(f"C{C}_KC_shuffled_", C, m)),
-            Verdict(
-                f"C = {C}, K = {K}: G at init count = K - 1",
-                count_rule(f"C{C}_K{K}_G_init_", K - 1, m),
-            ),
-        ]
-    return rules
-
-
-def _labels_outliers(classes: list[int], K: int) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for C in classes:
-        out.update(count_labels(f"C{C}_KC_", f"the trained H (C = {C}, K = C)"))
-        out.update(count_labels(f"C{C}_K{K}_", f"the trained H (C = {C}, K = {K})"))
-        out.update(count_labels(f"C{C}_KC_init_", f"H at init (C = {C})"))
-        out.update(count_labels(f"C{C}_KC_shuffled_", f"H on shuffled labels (C = {C})"))
-        out.update(count_labels(f"C{C}_K{K}_G_init_", f"G at init (C = {C}, K = {K})"))
-    return out
-
-
-register(
-    Experiment(
-        name="outliers-vs-classes",
-        paper=f"{PAPER}, Fig. 2 and Table 1",
-        claim="the number of outliers equals the number of classes C (not of outputs K)",
-        fast={**MIXTURE_FAST, "class_counts": [2, 3], "control_outputs": 10},
-        full={**MIXTURE_FULL, "class_counts": [2, 3, 5, 10], "control_outputs": 10},
-        measure=_measure_outliers,
-        rules=_rules_outliers,
-        quantities=_labels_outliers([2, 3, 5, 10], 10),
-        setting_text=lambda s: (
-            mixture_text(s).replace(f"{s['classes']}-class", "C-class")
-            + f"; C in {s['class_counts']}, K = C and K = {s['control_outputs']}"
-        ),
-    )
-)
 
 
 # ------------------------------------------------------------------------ bulk vs width
@@ -199,6 +66,8 @@ def _measure_bulk(s: dict, seed: int, progress: Progress) -> dict[str, Any]:
     }
 
 
+BULK_SOURCE = "Sagun et al. 2017, Figs. 3 and 5"
+
 register(
     Experiment(
         name="bulk-vs-width",
@@ -217,14 +86,14 @@ register(
         },
         measure=_measure_bulk,
         rules=lambda s: [
-            Verdict(
-                "top eigenvalues stable across widths",
-                Compare("top_spread", "<=", s["max_top_spread"]),
-            ),
-            Verdict(
-                "near-zero share grows with P",
-                Monotone("fraction_near_zero", along="the width"),
-            ),
+            Verdict("top eigenvalues stable across widths",
+                    Compare("top_spread", "<=", s["max_top_spread"]),
+                    f"with the data fixed, the top {s['compare_top']} eigenvalues stay in place as "
+                    "the width grows", BULK_SOURCE, paper_value="same right edge"),
+            Verdict("near-zero share grows with P",
+                    Monotone("fraction_near_zero", along="the width"),
+                    "with the data fixed, extra parameters add (near-)zero eigenvalues",
+                    BULK_SOURCE, paper_value="no number given"),
         ],
         quantities={
             "top_spread": "the largest max/min ratio over widths of the i-th top eigenvalue "
@@ -274,17 +143,50 @@ def _measure_split(s: dict, seed: int, progress: Progress) -> dict[str, Any]:
 
 
 def _rules_split(s: dict) -> list[Verdict]:
+    src = f"{PAPER.split(' (')[0]} §3 (H = G + R)"
     rules = []
     for a in s["activations"]:
         rules += [
-            Verdict(f"{a}: λ_i(H) ≥ λ_i(R) for all i", Compare(f"{a}_elementwise_gap", ">=", 0.0)),
-            Verdict(f"{a}: G ⪰ 0", Compare(f"{a}_min_G_over_tol", ">=", -1.0)),
-            Verdict(f"{a}: #neg H ≤ #neg R", Compare(f"{a}_neg_H", "<=", Ref(f"{a}_neg_R"))),
-            Verdict(f"{a}: |λ_i(H) − λ_i(G)| ≤ ‖R‖₂ (Weyl)", Compare(f"{a}_weyl_slack", ">=", 0.0)),
+            Verdict(
+                f"{a}: λ_i(H) ≥ λ_i(R) for all i",
+                Compare(f"{a}_elementwise_gap", ">=", 0.0),
+                "G ⪰ 0, so every ordered eigenvalue of H = G + R is ≥ that of R (Weyl)",
+                src,
+                role="identity",
+            ),
+            Verdict(
+                f"{a}: G ⪰ 0",
+                Compare(f"{a}_min_G_over_tol", ">=", -1.0),
+                "the Gauss-Newton part G is positive semi-definite",
+                src,
+                role="identity",
+            ),
+            Verdict(
+                f"{a}: #neg H ≤ #neg R",
+                Compare(f"{a}_neg_H", "<=", Ref(f"{a}_neg_R")),
+                "negative curvature of H can only come from R",
+                src,
+                role="identity",
+            ),
+            Verdict(
+                f"{a}: |λ_i(H) − λ_i(G)| ≤ ‖R‖₂ (Weyl)",
+                Compare(f"{a}_weyl_slack", ">=", 0.0),
+                "each eigenvalue of H is within ‖R‖₂ of that of G (Weyl)",
+                src,
+                role="identity",
+            ),
         ]
     if "relu" in s["activations"]:
-        rules.append(Verdict("relu: tr R = 0", Compare("relu_trace_R_rel", "<=", 1e-10)))
-    return rules
+        rules.append(
+            Verdict(
+                "relu: tr R = 0",
+                Compare("relu_trace_R_rel", "<=", 1e-10),
+                "for ReLU (σ″ = 0 a.e.) R has zero trace",
+                src,
+                role="identity",
+            )
+        )
+    return rules  # fmt: skip
 
 
 def _labels_split(acts: list[str]) -> dict[str, str]:

@@ -140,16 +140,66 @@ def parse_seeds(text: str) -> list[int]:
 
 #: The declared rule that turns a rate's Wilson interval into a word (used in reports).
 MAJORITY_RULE = (
-    "Verdict: 'holds' when the lower end of the Wilson 95% interval of the rate exceeds 1/2, "
-    "'fails' when its upper end is below 1/2, 'undecided' otherwise. The margin of an "
+    "Verdict of a claim: 'holds' when the lower end of the Wilson 95% interval of the rate "
+    "exceeds 1/2, 'fails' when its upper end is below 1/2, 'undecided' otherwise (with 10 "
+    "seeds 'holds' needs 9/10, with 20 seeds 15/20). An exact check holds only if it holds at "
+    "every seed. A null baseline applies a claim's rule where the claim's cause is absent: it "
+    "is expected to fail, and a null that holds contains the signal. The margin of an "
     "outlier count is its winning ratio λ_k/λ_(k+1) divided by the runner-up ratio."
 )
 
+#: The half the Wilson interval must clear (strictly) for 'holds' or 'fails'.
+MAJORITY = 0.5
+
 
 def majority_label(low: float, high: float) -> str:
-    """'holds' if low > 1/2, 'fails' if high < 1/2, else 'undecided' (see MAJORITY_RULE)."""
-    if low > 0.5:
+    """'holds' if low > 1/2, 'fails' if high < 1/2, else 'undecided' (see MAJORITY_RULE).
+
+    Examples
+    --------
+    >>> [majority_label(*wilson_interval(k, 20)) for k in (5, 6, 14, 15)]
+    ['fails', 'undecided', 'undecided', 'holds']
+    """
+    if low > MAJORITY:
         return "holds"
-    if high < 0.5:
+    if high < MAJORITY:
         return "fails"
     return "undecided"
+
+
+#: How each role of a rule is named next to its label.
+ROLE_TAGS = {"claim": "", "identity": "exact check", "null": "null (expected to fail)"}
+
+
+def verdict_label(entry: dict[str, Any]) -> str:
+    """The label of a verdict entry (``role``, ``holds``, ``seeds``, ``low``, ``high``).
+
+    - ``role="claim"`` (default): :func:`majority_label` of the Wilson interval.
+    - ``role="identity"``: ``"holds at every seed"`` or ``"fails at k of n seeds"``: an
+      exact check has no rate; one failing seed is a bug, however many seeds ran.
+    - ``role="null"``: ``"fails, as expected"``, ``"undecided"``, or, when the majority
+      label is 'holds', ``"holds: the null contains signal"``.
+
+    Examples
+    --------
+    >>> verdict_label({"role": "identity", "holds": 2, "seeds": 2, "low": 0.34, "high": 1.0})
+    'holds at every seed'
+    >>> verdict_label({"role": "null", "holds": 0, "seeds": 10, "low": 0.0, "high": 0.28})
+    'fails, as expected'
+    """
+    role = entry.get("role", "claim")
+    if role == "identity":
+        k, n = int(entry["holds"]), int(entry["seeds"])
+        return "holds at every seed" if k == n else f"fails at {n - k} of {n} seeds"
+    label = majority_label(float(entry["low"]), float(entry["high"]))
+    if role == "null":
+        return {"fails": "fails, as expected", "holds": "holds: the null contains signal"}.get(
+            label, label
+        )
+    return label
+
+
+def tagged_label(entry: dict[str, Any]) -> str:
+    """``verdict_label`` prefixed by the role: e.g. ``"null (expected to fail): fails, ..."``."""
+    tag = ROLE_TAGS.get(entry.get("role", "claim"), "")
+    return f"{tag}: {verdict_label(entry)}" if tag else verdict_label(entry)
