@@ -145,18 +145,28 @@ def _within(count: int | None, k: int) -> bool | None:
 def _train_row(row: Row, s: dict, seeds: dict[str, int]):
     """Data, model and trained θ of one row (the setting of the module docstring)."""
     X, y = data.box_blobs(
-        s["samples"], row.k, s["input_dim"], cluster_std=float(row.cov),
-        center_box=s["center_box"], rng=seeds[f"data_cov{row.cov}_k{row.k}"],
-    )  # fmt: skip
+        s["samples"],
+        row.k,
+        s["input_dim"],
+        cluster_std=float(row.cov),
+        center_box=s["center_box"],
+        rng=seeds[f"data_cov{row.cov}_k{row.k}"],
+    )
     model = hr.MLP([s["input_dim"], *s["hidden"], row.k], row.activation.lower())
     gen = np.random.default_rng(seeds[f"init_{row.activation.lower()}_k{row.k}"])
     theta0 = s["init_std"] * gen.standard_normal(model.num_params)
     res = train(
-        model, theta0, X, y, loss="cross_entropy", lr=s["learning_rate"],
-        steps=s["max_steps"], stop_grad_norm=s["stop_grad_norm"],
+        model,
+        theta0,
+        X,
+        y,
+        loss="cross_entropy",
+        lr=s["learning_rate"],
+        steps=s["max_steps"],
+        stop_grad_norm=s["stop_grad_norm"],
         batch_size=s["batch_size"] if row.algorithm == "SGD" else None,
         rng=seeds[f"batches_{row.key}"],
-    )  # fmt: skip
+    )
     return model, X, y, res
 
 
@@ -260,7 +270,16 @@ def _rules(s: dict) -> list[Verdict]:
                 continue  # no heuristic count printed for the tanh rows: no claim to test
             q = f"{row.key}_{counter}"
             rule = AllOf(Compare(q, ">=", row.k - 1), Compare(q, "<=", row.k + 1))
-            rules.append(Verdict(_verdict_name(row, counter), rule, _claim(row, counter)))
+            rules.append(
+                Verdict(
+                    _verdict_name(row, counter),
+                    rule,
+                    _claim(row, counter),
+                    source=SOURCE,
+                    role="claim",
+                    paper_value=f"{row.paper_count(counter)} (k = {row.k})",
+                )
+            )
     return rules
 
 
