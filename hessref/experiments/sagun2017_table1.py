@@ -349,6 +349,6 @@ register(
         rules=_rules,
         quantities=_labels(),
         setting_text=_setting_text,
-        default_seeds=(2, 20),
+        default_seeds=(3, 20),
     )
 )
