@@ -153,7 +153,9 @@ _OUT_FULL = {
     "samples": 1000,
     "hidden": [30, 30],
     "activation": "relu",
-    "learning_rate": 0.1,
+    # 0.5, not 0.1: at 0.1 seed 0 ended at loss 0.011 after 6000 steps, above the target;
+    # at 0.5 it reaches loss 1e-3 (4535 steps); chosen before any other seed was run
+    "learning_rate": 0.5,
     "max_steps": 6000,
     "target_loss": 1e-3,
     "top": 60,
