@@ -143,3 +143,4 @@ def test_reproduce_prints_the_table(tmp_path, capsys):
     assert "GD ReLU cov 1 k=5 · ratio: paper 7 (off)" in text
     assert "SGD ReLU cov 10 k=5 · cutoff: paper 5 (within ±1)" in text
     assert (out / "summary.json").is_file()
+    assert (out / "sagun2017-table1.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -44,6 +44,7 @@ from threadpoolctl import threadpool_limits
 
 import hessref as hr
 from hessref import data
+from hessref.experiments import figures
 from hessref.experiments.framework import Experiment, Progress, derive_seeds, register
 from hessref.experiments.rules import AllOf, Compare, Verdict
 from hessref.spectrum import count_outliers, eigenvalues, top_eigenpairs
@@ -305,6 +306,46 @@ def _setting_text(s: dict) -> str:
     )
 
 
+# ------------------------------------------------------------------------------ figure
+_MARKERS = {"gap": "v", "ratio": "o", "heur": "s", "cutoff": "D"}
+
+
+def _figure(result: Any, path: Any) -> None:
+    """Per row: our rate of "within ±1 of k" per counter (Wilson 95%) and count − k.
+
+    Left: the rates from the verdicts, with the paper's marks (filled where its printed
+    count is within ±1 of k). Right: our median count − k (IQR bars, from the result's
+    key numbers) next to the paper's printed count − k (crosses).
+    """
+    rows = rows_of(result.settings)
+    fig, (ax, bx) = figures.new_figure(2, figsize=(11.0, 0.32 * len(rows) + 1.6))
+    y = np.arange(len(rows))[::-1]
+    for j, counter in enumerate(COUNTERS):
+        shift = (j - 1.5) * 0.18
+        pts = [(i, r) for i, r in enumerate(rows) if r.paper_count(counter) is not None]
+        entries = [result.verdict(_verdict_name(r, counter)) for _, r in pts]
+        rate = [v["rate"] for v in entries]
+        err = [[v["rate"] - v["low"] for v in entries], [v["high"] - v["rate"] for v in entries]]
+        yy = [y[i] + shift for i, _ in pts]
+        ax.errorbar(rate, yy, xerr=err, fmt=_MARKERS[counter], ms=4, capsize=2, label=counter)
+        nums = [result.numbers.get(f"{r.key}_{counter}") for _, r in pts]
+        med = [
+            np.nan if n is None else n["median"] - r.k for n, (_, r) in zip(nums, pts, strict=True)
+        ]
+        lo = [0 if n is None else n["median"] - n["q1"] for n in nums]
+        hi = [0 if n is None else n["q3"] - n["median"] for n in nums]
+        bx.errorbar(med, yy, xerr=[lo, hi], fmt=_MARKERS[counter], ms=4, capsize=2, label=counter)
+        bx.plot([r.paper_count(counter) - r.k for _, r in pts], yy, "x", color="0.3", ms=4)
+    for a in (ax, bx):
+        a.set_yticks(y, [r.label for r in rows], fontsize="x-small")
+    ax.set(xlim=(-0.05, 1.05), xlabel="rate of |count − k| ≤ 1 over seeds (Wilson 95%)")
+    bx.axvspan(-1, 1, color="0.9")
+    bx.set_xscale("symlog", linthresh=2)
+    bx.set(xlabel="count − k: our median [IQR]; ×: Table 1 as printed")
+    ax.legend(fontsize="x-small", loc="lower right")
+    figures.save(fig, path)
+
+
 _FULL = {
     "rows": [r.key for r in TABLE1],
     "input_dim": 100,
@@ -350,5 +391,6 @@ register(
         quantities=_labels(),
         setting_text=_setting_text,
         default_seeds=(3, 20),
+        figure=_figure,
     )
 )
