@@ -126,6 +126,11 @@ def test_mnist1d_outliers_fast_run_counts_by_every_counter():
     assert v["outcomes"] == [abs(m["ratio"] - 10) <= 1 for m in res.per_seed]
     assert "primary" in v["claim"] and v["role"] == "claim"
     assert res.verdict("null, H at init: ratio count within ±1 of C")["role"] == "null"
+    # the side-by-side table of every counting rule (Tukey fence included) is reported
+    assert set(res.tables["counting"]) == {"trained H", "H at init (null)"}
+    for m in res.per_seed:  # same top candidates, same rules: the two records agree
+        assert m["counts"]["trained H"]["count_gap"] == m["gap"]
+        assert m["counts"]["H at init (null)"]["count_ratio"] == m["init_ratio"]
 
 
 @needs_mnist1d

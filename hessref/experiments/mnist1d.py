@@ -21,6 +21,7 @@ MNIST-1D is generated procedurally (:func:`hessref.data.mnist1d`, no download).
 from __future__ import annotations
 
 import importlib.util
+from dataclasses import asdict
 from typing import Any
 
 import numpy as np
@@ -28,6 +29,7 @@ from threadpoolctl import threadpool_limits
 
 import hessref as hr
 from hessref import data
+from hessref.experiments.counting import count_all, count_quantities, count_sensitivity
 from hessref.experiments.framework import Experiment, Progress, derive_seeds, register
 from hessref.experiments.rules import AllOf, Compare, Monotone, Verdict
 from hessref.spectrum import count_outliers, eigenvalues
@@ -97,6 +99,13 @@ def _measure_outliers(s: dict, seed: int, progress: Progress) -> dict[str, Any]:
         "train_accuracy": accuracy,
         "reached_target": bool(res.losses[-1] <= s["target_loss"]),
         "top_eigenvalues": [float(v) for v in ev[:top]],
+        # every counting rule of hessref.experiments.counting (Tukey fence included), for
+        # the report's side-by-side and sensitivity tables; the rules above read the counts
+        "counts": {
+            "trained H": count_quantities(count_all(ev, 10, top=top)),
+            "H at init (null)": count_quantities(count_all(ev0, 10, top=top)),
+        },
+        "sensitivity": {"trained H": asdict(count_sensitivity(ev, 10, top=top))},
     }
 
 
