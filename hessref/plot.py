@@ -304,7 +304,7 @@ def plot_experiment(result: ExperimentResult) -> Figure:
         [[v["rate"] - v["low"] for v in verdicts], [v["high"] - v["rate"] for v in verdicts]]
     )
     y = np.arange(len(verdicts))[::-1]
-    null = np.array([v["name"].startswith("null") for v in verdicts])
+    null = np.array([v.get("role") == "null" or v["name"].startswith("null") for v in verdicts])
     for mask, color, label in ((~null, "C0", "rule"), (null, "0.55", "null baseline")):
         if mask.any():
             ax.errorbar(rate[mask], y[mask], xerr=err[:, mask], fmt="o", capsize=3,

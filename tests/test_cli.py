@@ -52,8 +52,13 @@ def demo(tmp_path_factory):
     return out, proc
 
 
+def _refuse_constant(name: str):
+    raise ValueError(f"summary.json is not strict JSON: {name}")
+
+
 def load_summary(out: Path) -> dict:
-    return json.loads((out / "summary.json").read_text())
+    """summary.json, read as STRICT JSON (NaN/Infinity are rejected)."""
+    return json.loads((out / "summary.json").read_text(), parse_constant=_refuse_constant)
 
 
 def test_demo_succeeds_and_prints_summary(demo):
@@ -325,7 +330,8 @@ def test_reproduce_all_writes_the_results_document(tmp_path, capsys):
     for name in EXPERIMENTS:
         assert (out / f"{name}.png").exists() and (out / f"{name}.json").exists()
         assert f"## {name}" in doc
-    assert "| experiment | paper | paper's claim | our setting | rule | rate | verdict |" in doc
+    assert "| paper | claim | paper says | our setting (rule) | rate [95%] | verdict |" in doc
+    assert "## Null baselines (expected to fail)" in doc and "## Exact checks" in doc
     assert "results.md" in capsys.readouterr().out
 
 

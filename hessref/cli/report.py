@@ -271,6 +271,8 @@ def results_markdown(
         + ", ".join(f"{k} {v}" for k, v in env.items())
         + ". Each experiment's per-seed numbers are in `<name>.json`.",
         "",
+        _run_sentence(results),
+        "",
         "## Claims",
         "",
         claims_table(results),
@@ -292,14 +294,21 @@ def results_markdown(
         exact_table(results),
         "",
         md_table(
-            ("experiment", "seeds", "run time (s)"),
-            [(r.name, len(r.seeds), f"{r.timings.get('total', 0):.1f}") for r in results],
+            ("experiment", "mode", "seeds", "run time (s)"),
+            [(r.name, r.mode, len(r.seeds), f"{r.timings.get('total', 0):.1f}") for r in results],
         ),
         "",
     ]
     for r in results:
         lines += _details(r, figures)
     return "\n".join(lines)
+
+
+def _run_sentence(results: Sequence[Any]) -> str:
+    """Which configuration and seeds the rates of the tables rest on (from the results)."""
+    runs = sorted({(r.mode, ", ".join(map(str, r.seeds))) for r in results})
+    text = "; ".join(f"{mode} configuration, seeds {seeds}" for mode, seeds in runs)
+    return f"Every rate below is over the seeds of its experiment's run: {text}."
 
 
 def _details(r: Any, figures: Sequence[str]) -> list[str]:

@@ -16,10 +16,10 @@ from typing import Any
 from hessref.experiments.stats import verdict_label
 
 #: Visible characters per row of the compact tables (a 1280-px page at ~7 px/char, wrapped).
-MAX_ROW_CHARS = 170
+MAX_ROW_CHARS = 180
 
 #: Column widths (visible characters) of the claims table.
-WIDTHS = {"paper": 24, "claim": 62, "paper_value": 14, "setting": 26}
+WIDTHS = {"paper": 26, "claim": 56, "paper_value": 14, "setting": 32}
 
 NO_CLAIM = "(no claim stated)"
 
@@ -50,9 +50,16 @@ def short(text: str, width: int) -> str:
 
 
 def paper_of(result: Any, v: dict) -> str:
-    """The paper (and section) of a rule: its ``source``, else the experiment's paper."""
-    text = v.get("source") or result.paper
-    return re.sub(r"\s*\(arXiv:[^)]*\)", "", text)
+    """The paper (and section) of a rule, first author only: its ``source``, else the
+    experiment's paper (``"Sagun, Evci, … 2017 (arXiv:…) §3.1"`` -> ``"Sagun 2017 §3.1"``).
+    """
+    text = re.sub(r"\s*\(arXiv:[^)]*\)", "", v.get("source") or result.paper)
+    year = re.search(r"\b(19|20)\d\d\b", text)
+    if year is None:
+        return text
+    authors = text[: year.start()].strip()
+    first = re.split(r"[ ,]", authors, maxsplit=1)[0] if authors else ""
+    return f"{first} {text[year.start() :]}".strip() if first else text
 
 
 def rate_cell(v: dict) -> str:
@@ -70,8 +77,10 @@ def by_role(result: Any, role: str) -> list[dict]:
     return [v for v in result.verdicts if v.get("role", "claim") == role]
 
 
-def _setting(result: Any) -> str:
-    return f"[{result.name}](#{result.name}) · {result.mode}, {len(result.seeds)} seeds"
+def _setting(result: Any, v: dict | None = None, width: int = 32) -> str:
+    """The rule (its name names the setting) linked to its experiment's section."""
+    text = short(v["name"], width) if v is not None else result.name
+    return f"[{text}](#{result.name})"
 
 
 def claims_table(results: Sequence[Any]) -> str:
@@ -81,18 +90,20 @@ def claims_table(results: Sequence[Any]) -> str:
     """
     rows = [
         (short(paper_of(r, v), WIDTHS["paper"]), short(v.get("claim") or NO_CLAIM, WIDTHS["claim"]),
-         short(v.get("paper_value") or "–", WIDTHS["paper_value"]), _setting(r), rate_cell(v),
-         label_of(v))
+         short(v.get("paper_value") or "–", WIDTHS["paper_value"]),
+         _setting(r, v, WIDTHS["setting"]), rate_cell(v), label_of(v))
         for r in results for v in by_role(r, "claim")
     ]  # fmt: skip
-    return md_table(("paper", "claim", "paper says", "our setting", "rate [95%]", "verdict"), rows)
+    header = ("paper", "claim", "paper says", "our setting (rule)", "rate [95%]", "verdict")
+    return md_table(header, rows)
 
 
 def nulls_table(results: Sequence[Any]) -> str:
     """One row per null baseline: what it is and controls for, rate, outcome."""
     rows = [
-        (short(v["name"], 40), short(v.get("claim") or NO_CLAIM, WIDTHS["claim"]), _setting(r),
-         rate_cell(v), label_of(v))
+        (short(v["name"], 40),
+         short(re.sub(r"^controls for ", "", v.get("claim") or NO_CLAIM), WIDTHS["claim"]),
+         _setting(r), rate_cell(v), label_of(v))
         for r in results for v in by_role(r, "null")
     ]  # fmt: skip
     header = ("null (expected to fail)", "controls for", "experiment", "rate [95%]", "outcome")

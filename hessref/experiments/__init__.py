@@ -5,17 +5,21 @@ Layout
 =====================  ===================================================================
 module                 contents
 =====================  ===================================================================
-``framework``          :class:`Experiment`, :func:`register`, :func:`run_experiment`,
-                       :class:`ExperimentResult` (read its docstring to add an experiment)
-``rules``              verdict rules (``Compare``, ``Ref``, ``Monotone``, ``AllOf``,
-                       ``Verdict``) whose statements are generated from their parameters
-``stats``              Wilson intervals, medians/IQR, seed ranges ("0-19", "0,3,7")
+``framework``          :class:`Experiment`, :func:`register`, :func:`run_experiment`
+                       (read its docstring to add an experiment)
+``result``             :class:`ExperimentResult`, strict JSON (NaN/Infinity -> null)
+``rules``              verdict rules (``Compare``, ``Ref``, ``Monotone``, ``AllOf``) and
+                       ``Verdict`` (claim, source, role) with generated statements
+``stats``              Wilson intervals, medians/IQR, seed ranges, the label of each role
+``counting``           every outlier-counting rule side by side (``count_all``)
+``figures``            drawing helpers for the figures experiments declare
 ``baselines``          outlier counts with margin; null baselines (init, shuffled labels)
 ``common``             THE mixture setting (:data:`MIXTURE`) and shared MLP steps
 ``demo``               ``demo``: what ``hessref demo`` computes
 ``sagun2016``          ``data-complexity`` (Sagun, Bottou, LeCun 2016, arXiv:1611.07476)
-``sagun2017``          ``init-vs-trained``, ``outliers-vs-classes``, ``bulk-vs-width``,
-                       ``hessian-split`` (Sagun et al. 2017, arXiv:1706.04454)
+``sagun2017``          ``bulk-vs-width``, ``hessian-split`` (Sagun et al. 2017,
+                       arXiv:1706.04454)
+``sagun2017_outliers`` ``init-vs-trained``, ``outliers-vs-classes`` (Sagun et al. 2017)
 ``batch_size``         ``small-vs-large-batch`` (Sagun et al. 2017, §4)
 ``factors``            ``data-vs-architecture`` (crossed design), ``sample-size``
 ``loss_activation``    ``loss-and-activation`` (ReLU/tanh + CE, ReLU + MSE)
@@ -37,7 +41,8 @@ Quick use::
     from hessref.experiments import run_experiment
     res = run_experiment("outliers-vs-classes", fast=True, seeds=range(5))
     print(res.summary())           # rules with rates and Wilson 95% intervals
-    res.per_seed[0]["C2_KC_count"]  # per-seed measured values
+    res.per_seed[0]["counts"]["C = 2, K = C: trained H"]["count_ratio"]  # per seed
+    res.tables["counting"]          # every counting rule: rates of "= C" and "within ±1"
 
 ``EXPERIMENTS[name]`` is the registered :class:`Experiment`; calling it as in 0.1,
 ``EXPERIMENTS[name](fast=True, rng=0)``, runs the single seed ``rng``.

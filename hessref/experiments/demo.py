@@ -112,11 +112,11 @@ def _rules(s: dict) -> list[Verdict]:
                 "after training, H has exactly C outliers above the bulk (ratio rule with margin)",
                 src, paper_value="k (text)"),
         Verdict("null, H at init: count = C", count_rule("init_", C, m),
-                "H at initialisation (no training): controls for C outliers made by the data "
-                "and architecture alone", src, role="null"),
+                "controls for C outliers made by the data and architecture alone: H at "
+                "initialisation, before training", src, role="null"),
         Verdict("null, shuffled labels: count = C", count_rule("shuffled_", C, m),
-                "H after the same training on shuffled labels: controls for outliers made by "
-                "training without class structure", src, role="null"),
+                "controls for outliers made by training without class structure: H after the "
+                "same training on shuffled labels", src, role="null"),
         # Same block engine in three modes: a consistency check of the assembly, not an
         # independent verification (the tests compare H, G, R with autograd and the textbook).
         Verdict("engine consistency: H = G + R", Compare("split_rel_error", "<=", 1e-10),

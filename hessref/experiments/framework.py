@@ -88,6 +88,7 @@ from typing import Any
 
 import numpy as np
 
+from hessref.experiments.counting import comparison_rows, sensitivity_rows
 from hessref.experiments.result import (  # noqa: F401 - re-exported: the 0.2 import path
     ExperimentResult,
     dumps,
@@ -335,12 +336,18 @@ def _count_tables(per_seed: list[dict]) -> dict[str, dict[str, Any]]:
     ``tables["counting"][label]`` gives per rule the rates of "= target" and "within
     ±1"; ``tables["sensitivity"][label]`` the rates at every grid point.
     """
-    from hessref.experiments.counting import comparison_rows, sensitivity_rows
-
     tables: dict[str, dict[str, Any]] = {}
-    for key, build in (("counts", comparison_rows), ("sensitivity", sensitivity_rows)):
+    kinds = (
+        ("counts", "count_ratio", comparison_rows),
+        ("sensitivity", "margins", sensitivity_rows),
+    )
+    for key, marker, build in kinds:
         found = [m.get(key) for m in per_seed]
-        if found and all(isinstance(f, dict) for f in found):
+        records = [
+            isinstance(f, dict) and all(isinstance(r, dict) and marker in r for r in f.values())
+            for f in found
+        ]
+        if found and all(records) and found[0]:  # only records of the counting module
             name = "counting" if key == "counts" else key
             tables[name] = {label: build([f[label] for f in found]) for label in found[0]}
     return tables

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from hessref.experiments.common import MIXTURE_FAST, MIXTURE_FULL, fit_and_count, mixture_text
-from hessref.experiments.counting import count_is, count_labels
+from hessref.experiments.counting import count_is, count_labels, count_sensitivity
 from hessref.experiments.framework import Experiment, Progress, derive_seeds, register
 from hessref.experiments.rules import Verdict
 from hessref.experiments.sagun2017_outliers import PRIMARY, counts_of
@@ -26,19 +26,20 @@ CELLS = (("relu_ce", "relu", "cross_entropy"), ("tanh_ce", "tanh", "cross_entrop
 
 def _measure(s: dict, seed: int, progress: Progress) -> dict[str, Any]:
     sd = derive_seeds(seed, "data", "init", "shuffle")
-    out: dict[str, Any] = {"counts": {}}
+    out: dict[str, Any] = {"counts": {}, "sensitivity": {}}
     for key, act, loss in CELLS:
         target = s["mse_target_loss"] if loss == "mse" else s["target_loss"]
         cs = dict(s, activation=act, loss=loss, target_loss=target)
         r = fit_and_count(cs, sd["data"], sd["init"], progress, shuffle_seed=sd["shuffle"])
         out["counts"][key] = counts_of(r, "", s["classes"], s)
         out["counts"][f"{key} shuffled"] = counts_of(r, "shuffled_", s["classes"], s)
+        out["sensitivity"][key] = count_sensitivity(r["top_candidates"], s["classes"], top=s["top"])
         keep = ("final_loss", "reached_target", "steps", "shuffled_final_loss", "lambda_max")
         out.update({f"{key}_{k}": r[k] for k in keep})
     return out
 
 
-SOURCE = "Sagun et al. 2017 §3.1; App. A, Table 1"
+SOURCE = "Sagun et al. 2017 §3.1, Table 1"
 
 
 def _rules(s: dict) -> list[Verdict]:
@@ -55,11 +56,11 @@ def _rules(s: dict) -> list[Verdict]:
                 "paper does not use)", SOURCE),
         Verdict("relu + MSE: count = C·K", count_is("counts.relu_mse.", "ratio", C * C, margin=m),
                 "ReLU + MSE (one-hot, K = C): H has C·K outliers, one per class mean Jacobian "
-                "of each output (derived here, not in the paper)", "derivation (module doc)"),
+                "of each output (derived here, not in the paper)", "not in paper (derived)"),
         *(Verdict(f"null {k}: shuffled count = C",
                   count_is(f"counts.{k} shuffled.", "ratio", C, margin=m),
-                  f"H after the same {a} + {loss} training on shuffled labels: controls for "
-                  "outliers made by training without class structure", SOURCE, role="null")
+                  "controls for outliers made by training without class structure: H after "
+                  f"the same {a} + {loss} training on shuffled labels", SOURCE, role="null")
           for k, a, loss in CELLS),
     ]  # fmt: skip
 

@@ -8,7 +8,7 @@ thing that changes along a seed's sweep.
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 import hessref as hr
 from hessref import data
@@ -18,7 +18,18 @@ from hessref.experiments.rules import Compare, Monotone, Verdict
 from hessref.train import train
 
 
-def _measure(s: dict, seed: int, progress: Progress) -> dict[str, Any]:
+@dataclass(frozen=True)
+class DataComplexity:
+    """One seed: λ_max and the final loss for each σ (in the order of ``stds``)."""
+
+    lambda_max: list
+    final_loss: list
+    growth: float  # λ_max at the largest σ / λ_max at the smallest σ
+    lambda_max_first: float
+    lambda_max_last: float
+
+
+def _measure(s: dict, seed: int, progress: Progress) -> DataComplexity:
     sd = derive_seeds(seed, "data", "init")
     model = hr.MLP(s["sizes"], s["activation"])
     theta0 = model.init(sd["init"])
@@ -30,13 +41,7 @@ def _measure(s: dict, seed: int, progress: Progress) -> dict[str, Any]:
         progress(f"std {std}: loss {res.losses[-1]:.3g}, lambda_max {ev[0]:.3g}")
         lam.append(float(ev[0]))
         loss.append(float(res.losses[-1]))
-    return {
-        "lambda_max": lam,
-        "final_loss": loss,
-        "growth": lam[-1] / lam[0],
-        "lambda_max_first": lam[0],
-        "lambda_max_last": lam[-1],
-    }
+    return DataComplexity(lam, loss, lam[-1] / lam[0], lam[0], lam[-1])
 
 
 #: Where the claim is made (values read off the plots; one seed in the paper).

@@ -2,22 +2,22 @@
 
 Registered experiments (multi-seed, exact dense spectra):
 
-- ``init-vs-trained`` (Fig. 1, §3.1): the outliers of H at initialisation vs after
-  training, with λ_max before and after as its own row.
-- ``outliers-vs-classes`` (Fig. 2, §3.1, Table 1): the count vs the number of classes C,
-  with the control K ≠ C outputs (K = ``control_outputs``, different from every C) and,
-  at that K, G at initialisation (which counts outputs, not classes).
+- ``init-vs-trained`` (Sagun et al. 2017, Fig. 1): the outliers of H at initialisation
+  vs after training, with λ_max before and after as its own row.
+- ``outliers-vs-classes`` (Sagun et al. 2017 §3.1, Fig. 2, Table 1): the count vs the
+  number of classes C, with the control K ≠ C outputs (K = ``control_outputs``,
+  different from every C) and, at that K, G at initialisation (which counts outputs).
 
 Every count is made by the four rules of :mod:`hessref.experiments.counting` (ratio with
 margin, gap, heuristic threshold, Tukey fence) and reported as "= target" and "within
 ±1" (the per-experiment counting table and its sensitivity to the margin and threshold).
 
 The PRIMARY counter of the verdict rows was fixed before these runs: the ratio rule with
-margin ≥ ``min_margin``. §3.1 reads the count off the gap above the outliers in Fig. 2;
-on a log scale that gap is the largest ratio λ_i/λ_(i+1), the scale-free form that does
-not pick λ_1 alone as the absolute gap does; it is also hessref 0.2's rule, kept so the
-verdict is not chosen after seeing rates. Table 1's weaker statement (the heuristic
-threshold count within ±1 of k) is its own row.
+margin ≥ ``min_margin``. Sagun et al. 2017 §3.1 reads the count off the gap above the
+outliers in Fig. 2; on a log scale that gap is the largest ratio λ_i/λ_(i+1), the
+scale-free form that does not pick λ_1 alone as the absolute gap does; it is also
+hessref 0.2's rule, kept so the verdict is not chosen after seeing rates. Table 1's
+weaker statement (the heuristic threshold count within ±1 of k) is its own row.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ from hessref.experiments.rules import Compare, Ref, Verdict
 
 PAPER = "Sagun et al. 2017 (arXiv:1706.04454)"
 SRC_TEXT = "Sagun et al. 2017 §3.1, Fig. 2"
-SRC_TABLE = "Sagun et al. 2017 App. A, Table 1"
+SRC_TABLE = "Sagun et al. 2017 Table 1"
 PRIMARY = "primary counter: ratio rule with margin, fixed before the run"
 THRESHOLD_NOTE = (
     "heuristic threshold = relative_threshold·λ_max here; the paper's absolute cutoffs "
@@ -111,20 +111,20 @@ def _rules_init_vs_trained(s: dict) -> list[Verdict]:
         Verdict("trained H: threshold count within ±1 of C",
                 count_is("counts.trained H.", "threshold", C, within=1),
                 f"after training, the heuristic count of H is within ±1 of C ({THRESHOLD_NOTE})",
-                SRC_TABLE, paper_value="±1 of k, most ReLU rows"),
+                SRC_TABLE, paper_value="±1 of k (ReLU)"),
         Verdict("lambda_max shrinks in training",
                 Compare("lambda_max", "<", Ref("init_lambda_max")),
                 "λ_max of H after training to the loss target is below λ_max at initialisation "
                 "(not a claim of the paper: cross-entropy curvature shrinks as margins grow)",
-                "observation, not in the paper"),
+                "not in paper (observation)"),
         Verdict("null: H at init, ratio count = C",
                 count_is("counts.H at init.", "ratio", C, margin=m),
-                "H at initialisation (no training): controls for C outliers made by the data "
-                "and architecture alone", SRC_TEXT, role="null"),
+                "controls for C outliers made by the data and architecture alone: H at "
+                "initialisation, before training", SRC_TEXT, role="null"),
         Verdict("null: shuffled labels, ratio count = C",
                 count_is("counts.H on shuffled labels.", "ratio", C, margin=m),
-                "H after the same training on shuffled labels: controls for outliers made by "
-                "training without class structure (its final loss is reported)", SRC_TEXT,
+                "controls for outliers made by training without class structure: H after the "
+                "same training on shuffled labels (its final loss is reported)", SRC_TEXT,
                 role="null"),
     ]  # fmt: skip
 
@@ -227,7 +227,7 @@ def _rules_one_c(C: int, K: int, m: float) -> list[Verdict]:
         Verdict(f"C = {C}, K = C: threshold count within ±1",
                 count_is(lab["same"], "threshold", C, within=1),
                 f"the heuristic count is within ±1 of C = {C} ({THRESHOLD_NOTE})", SRC_TABLE,
-                paper_value="±1 of k, most ReLU rows"),
+                paper_value="±1 of k (ReLU)"),
         Verdict(f"C = {C}, K = {K}: ratio count = C", count_is(lab["ctrl"], "ratio", C, margin=m),
                 f"with K = {K} ≠ C outputs the count is still C = {C}: outliers follow classes, "
                 "not outputs (the paper's k is both; this control separates them)", SRC_TEXT),
@@ -235,15 +235,15 @@ def _rules_one_c(C: int, K: int, m: float) -> list[Verdict]:
                 count_is(lab["G_init"], "ratio", K - 1, margin=m),
                 f"at initialisation G has K − 1 = {K - 1} outliers: counting outputs, not "
                 "classes (the competing explanation the K ≠ C control rules out)",
-                "control for §3.1, not in the paper"),
+                "not in paper (control)"),
         Verdict(f"null C = {C}: H at init, ratio count = C",
                 count_is(lab["init"], "ratio", C, margin=m),
-                "H at initialisation (no training): controls for C outliers made by the data "
-                "and architecture alone", SRC_TEXT, role="null"),
+                "controls for C outliers made by the data and architecture alone: H at "
+                "initialisation, before training", SRC_TEXT, role="null"),
         Verdict(f"null C = {C}: shuffled labels, ratio count = C",
                 count_is(lab["shuffled"], "ratio", C, margin=m),
-                "H after the same training on shuffled labels: controls for outliers made by "
-                "training without class structure", SRC_TEXT, role="null"),
+                "controls for outliers made by training without class structure: H after the "
+                "same training on shuffled labels", SRC_TEXT, role="null"),
     ]  # fmt: skip
 
 
