@@ -940,6 +940,47 @@ MUTATIONS: list[Mutation] = [
         ["tests/test_random_matrix.py"],
         "detection power computed for a different detector than the one applied",
     ),
+    # --- science-table1 ---
+    M(
+        "table1_within_two",
+        "hessref/experiments/sagun2017_table1.py",
+        'rule = AllOf(Compare(q, ">=", row.k - 1), Compare(q, "<=", row.k + 1))',
+        'rule = AllOf(Compare(q, ">=", row.k - 1), Compare(q, "<=", row.k + 2))',
+        ["tests/test_sagun2017_table1.py"],
+        "Table 1 rule accepts k + 2 as within ±1",
+    ),
+    M(
+        "table1_paper_cutoff",
+        "hessref/experiments/sagun2017_table1.py",
+        '_row("SGD", "ReLU", 1, 10, 4270, 2, 14, 15, 0.002),',
+        '_row("SGD", "ReLU", 1, 10, 4270, 2, 14, 15, 0.003),',
+        ["tests/test_sagun2017_table1.py"],
+        "a cutoff of Table 1 mistranscribed",
+    ),
+    M(
+        "table1_absolute_elbow",
+        "hessref/experiments/sagun2017_table1.py",
+        '"heur": _count(top, "threshold", relative_threshold * float(top[0])),',
+        '"heur": _count(top, "threshold", relative_threshold),',
+        ["tests/test_sagun2017_table1.py"],
+        "elbow cutoff c used as an absolute value instead of c·λ_1",
+    ),
+    M(
+        "box_blobs_unit_std",
+        "hessref/data.py",
+        "X = mu[y] + cluster_std * gen.standard_normal((num_samples, dim))",
+        "X = mu[y] + gen.standard_normal((num_samples, dim))",
+        ["tests/test_data_mnist1d.py"],
+        "box_blobs ignores cluster_std",
+    ),
+    M(
+        "mnist1d_global_state",
+        "hessref/data.py",
+        "np.random.set_state(self._states[0])  # noqa: NPY002",
+        "pass",
+        ["tests/test_data_mnist1d.py"],
+        "mnist1d leaves NumPy's global generator reseeded",
+    ),
 ]
 
 
