@@ -303,3 +303,154 @@ def digits(
         idx = np.random.default_rng(rng).choice(X.shape[0], size=num_samples, replace=False)
         X, y = X[idx], y[idx]
     return (_standardize(X) if standardize else X / 16.0), y
+
+
+def box_blobs(
+    num_samples: int,
+    num_classes: int,
+    dim: int,
+    cluster_std: float = 1.0,
+    center_box: float = 10.0,
+    standardize: bool = True,
+    rng: int | np.random.Generator | None = None,
+) -> tuple[Array, Labels]:
+    """Isotropic Gaussian clusters with centres uniform in a box (the likely Table 1 data).
+
+    The recipe of scikit-learn's ``make_blobs(centers=k, cluster_std=s)``, which the public
+    code of Sagun et al. 2017 (arXiv:1706.04454, App. A) uses: centres
+    μ_c ~ U(−b, b)^d, sample i of class c is x_i = μ_c + s · z_i, z_i ~ N(0, I_d); class
+    sizes equal to within one sample (the first N mod k classes get one more); rows
+    shuffled; then, with ``standardize``, each feature centred and divided by its std.
+    Drawn with NumPy's ``default_rng``, so it is the same *distribution* as
+    ``make_blobs``, not the same numbers.
+
+    Parameters
+    ----------
+    num_samples : int
+        N ≥ num_classes.
+    num_classes : int
+        k ≥ 1 clusters (= classes).
+    dim : int
+        d ≥ 1.
+    cluster_std : float
+        s > 0, the within-cluster standard deviation (Table 1's "cov" factor 1 or 10).
+    center_box : float
+        b > 0, the half-width of the box of centres (scikit-learn's default is 10).
+    standardize : bool
+    rng : None, int or numpy.random.Generator
+
+    Returns
+    -------
+    X : ndarray, shape (N, d), float64
+    y : ndarray, shape (N,), int64 labels in [0, k)
+
+    Examples
+    --------
+    >>> X, y = box_blobs(10, 3, 4, rng=0)
+    >>> X.shape, np.bincount(y).tolist()
+    ((10, 4), [4, 3, 3])
+    """
+    num_classes = check_positive_int("num_classes", num_classes)
+    num_samples = check_positive_int("num_samples", num_samples, minimum=num_classes)
+    dim = check_positive_int("dim", dim)
+    cluster_std = check_positive_float("cluster_std", cluster_std)
+    center_box = check_positive_float("center_box", center_box)
+    gen = np.random.default_rng(rng)
+    mu = gen.uniform(-center_box, center_box, size=(num_classes, dim))
+    y = np.repeat(
+        np.arange(num_classes, dtype=np.int64), _class_counts(num_samples, num_classes, None)
+    )
+    X = mu[y] + cluster_std * gen.standard_normal((num_samples, dim))
+    perm = gen.permutation(num_samples)
+    X, y = X[perm], y[perm]
+    return (_standardize(X) if standardize else X), y
+
+
+#: MNIST-1D generator arguments (Greydanus 2020, the package's ``get_dataset_args``
+#: defaults, without the download URL): 12-point templates, padding 36–60, scale ±20%,
+#: translation < 48, correlated noise 0.25, i.i.d. noise 0.02, shear 0.75, 40 points.
+MNIST1D_ARGS = {
+    "template_len": 12,
+    "padding": [36, 60],
+    "scale_coeff": 0.4,
+    "max_translation": 48,
+    "corr_noise_scale": 0.25,
+    "iid_noise_scale": 2e-2,
+    "shear_scale": 0.75,
+    "shuffle_seq": False,
+    "final_seq_length": 40,
+}
+
+
+def mnist1d(
+    num_samples: int = 4000, rng: int | np.random.Generator | None = None, **overrides
+) -> tuple[Array, Labels]:
+    """MNIST-1D (Greydanus 2020): 10 classes of 40-point 1-D signals, generated procedurally.
+
+    Calls the PyPI package ``mnist1d``'s ``make_dataset`` with explicit arguments
+    (:data:`MNIST1D_ARGS`, changed by ``overrides``); never ``get_dataset``, which
+    downloads a pickle from GitHub and writes a cache file. No network access, no file
+    written. ``make_dataset`` seeds NumPy's *global* generator (``np.random.seed``) and
+    Python's ``random``; their states are restored afterwards, so calling this function
+    changes no global state. The package standardises the whole set globally
+    (one mean and one std over all values).
+
+    Parameters
+    ----------
+    num_samples : int
+        N, a positive multiple of 10 (``make_dataset`` draws N / 10 samples per class).
+    rng : None, int or numpy.random.Generator
+        The generator's seed is drawn from ``np.random.default_rng(rng)``; the same seed
+        gives the same bits.
+    **overrides
+        Keys of :data:`MNIST1D_ARGS` to change (e.g. ``iid_noise_scale=0.1``).
+
+    Returns
+    -------
+    X : ndarray, shape (N, 40), float64
+    y : ndarray, shape (N,), int64 labels in [0, 10)
+
+    Raises
+    ------
+    ImportError
+        If ``mnist1d`` is not installed (``pip install hessref[mnist1d]``).
+    """
+    num_samples = check_positive_int("num_samples", num_samples, minimum=10)
+    if num_samples % 10:
+        raise ValueError(f"num_samples: expected a multiple of 10 (10 classes), got {num_samples}")
+    unknown = sorted(set(overrides) - set(MNIST1D_ARGS))
+    if unknown:
+        raise ValueError(
+            f"overrides: unknown MNIST-1D arguments {unknown}; expected keys of "
+            f"MNIST1D_ARGS {sorted(MNIST1D_ARGS)}"
+        )
+    try:
+        from mnist1d.data import make_dataset
+        from mnist1d.utils import ObjectView
+    except ImportError as exc:
+        raise ImportError(
+            "mnist1d: the MNIST-1D generator needs the package 'mnist1d'; install it with "
+            "`pip install hessref[mnist1d]` (or `pip install mnist1d`)"
+        ) from exc
+    seed = int(np.random.default_rng(rng).integers(2**32 - 1))
+    args = {**MNIST1D_ARGS, **overrides, "num_samples": num_samples, "train_split": 1.0}
+    args["seed"] = seed
+    with _global_random_state_kept():
+        made = make_dataset(ObjectView(args))
+    return np.asarray(made["x"], np.float64), np.asarray(made["y"], np.int64)
+
+
+class _global_random_state_kept:
+    """Context manager restoring NumPy's global and Python's ``random`` states on exit."""
+
+    def __enter__(self) -> None:
+        import random
+
+        # the package seeds the legacy global generator; saving its state is the point here
+        self._states = (np.random.get_state(), random.getstate())  # noqa: NPY002
+
+    def __exit__(self, *exc) -> None:
+        import random
+
+        np.random.set_state(self._states[0])  # noqa: NPY002
+        random.setstate(self._states[1])

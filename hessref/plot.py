@@ -398,68 +398,27 @@ def plot_loss_slice(
 
 
 def plot_edge_of_stability(result: Any) -> Figure:
-    """Figure of the ``edge-of-stability`` experiment: λ_max vs step per η (all seeds),
-    dashed 2/η lines, and the loss (first seed).
+    """Figure of the ``edge-of-stability`` experiment (drawn by the experiment's own
+    :func:`hessref.experiments.edge_of_stability.draw`): λ_max·η/2 vs step per η for
+    every seed, and the loss of the first seed.
     """
+    from hessref.experiments.edge_of_stability import draw
+
     fig, axes = _new_axes(None, ncols=2)
-    lrs = result.settings["lrs"]
-    colors = [f"C{i}" for i in range(len(lrs))]
-    for m in result.per_seed:
-        for i in range(len(lrs)):
-            axes[0].plot(m[f"steps_{i}"], m[f"sharpness_{i}"], color=colors[i], alpha=0.4, lw=1)
-    first = result.per_seed[0]
-    for i, lr in enumerate(lrs):
-        axes[0].axhline(2.0 / lr, ls="--", color=colors[i], lw=1.2, label=f"2/η, η = {lr:g}")
-        axes[1].plot(first[f"steps_{i}"], first[f"loss_{i}"], color=colors[i], label=f"η = {lr:g}")
-    axes[0].set_xlabel("step t")
-    axes[0].set_ylabel("sharpness λ_max(H)")
-    axes[0].legend(fontsize=7)
-    axes[1].set_yscale("log")
-    axes[1].set_xlabel("step t")
-    axes[1].set_ylabel(f"training loss (seed {result.seeds[0]})")
-    axes[1].legend(fontsize=7)
+    draw(result, axes)
     fig.suptitle(f"edge of stability, {len(result.seeds)} seeds")
     return fig
 
 
 def plot_sign_vs_sgd(result: Any) -> Figure:
-    """Figure of the ``sign-vs-sgd`` experiment: final relative loss vs d per optimizer and
-    noise type (median over seeds, bars from min to max), quadratic and MLP panels.
+    """Figure of the ``sign-vs-sgd`` experiment (drawn by the experiment's own
+    :func:`hessref.experiments.sign_vs_sgd.draw`): T_SGD/T_Sign vs d and T_Sign vs d.
     """
+    from hessref.experiments.sign_vs_sgd import draw
+
     fig, axes = _new_axes(None, ncols=2)
-    panels = (("q", "sizes", "quadratic"), ("mlp", "mlp_widths", "MLP"))
-    for ax, (kind, key, title) in zip(axes, panels, strict=True):
-        J = len(result.settings[key])
-        d = [result.per_seed[0][f"{kind}_d_{j}"] for j in range(J)]
-        for k, opt in enumerate(("sgd", "sign", "muon")):
-            for noise, style in (("sparse", "-o"), ("dense", ":s")):
-                vals = np.array(
-                    [
-                        [m[f"{kind}_final_{opt}_{noise}_{j}"] for j in range(J)]
-                        for m in result.per_seed
-                    ]
-                )
-                med = np.median(vals, axis=0)
-                err = [med - vals.min(axis=0), vals.max(axis=0) - med]
-                ax.errorbar(
-                    d,
-                    med,
-                    yerr=err,
-                    fmt=style,
-                    color=f"C{k}",
-                    ms=4,
-                    capsize=2,
-                    label=f"{opt}, {noise}",
-                )
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xticks(d, [str(x) for x in d], minor=False)
-        ax.set_xticks([], minor=True)
-        ax.set_xlabel("dimension d")
-        ax.set_ylabel("final loss / initial loss")
-        ax.set_title(title, fontsize=9)
-    axes[0].legend(fontsize=6, ncol=2)
-    fig.suptitle(f"SGD vs SignSGD vs Muon, {len(result.seeds)} seeds")
+    draw(result, axes)
+    fig.suptitle(f"SGD vs SignSGD, iterations to target, {len(result.seeds)} seeds")
     return fig
 
 

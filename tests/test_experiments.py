@@ -214,18 +214,47 @@ def test_data_complexity_and_bulk():
     assert all(m["num_params"] == [760, 1135, 1510] for m in bw.per_seed)
 
 
-@pytest.mark.regression  # empirical outcomes of the fast settings, seeds 0-2
-def test_small_vs_large_batch_measures_barrier_baseline_and_test_loss():
+def test_small_vs_large_batch_compares_at_matched_loss():
     res = fast("small-vs-large-batch")
     s = res.settings
     for m in res.per_seed:
-        assert len(m["lambda_max"]) == len(s["batch_sizes"]) == len(m["test_loss"])
+        runs = m["runs"]
+        assert [r["batch"] for r in runs] == s["batch_sizes"]
+        assert m["lambda_max"] == [r["lambda_max"] for r in runs]
+        # matched loss: every run stopped at its first step with full-batch loss ≤ target
+        for r in runs:
+            assert r["reached"] == (r["train_loss"] <= s["target_loss"])
+            assert r["steps"] < s["max_steps"] or not r["reached"]
+        assert m["matched"] == all(r["reached"] for r in runs)
+        assert m["small"] == runs[0] and m["large"] == runs[-1]
         L = np.array(m["line_sb_lb"])
         a = np.array(s["alphas"])
         inside, high = L[(a >= 0) & (a <= 1)], max(L[a == 0][0], L[a == 1][0])
         assert m["barrier_sb_lb"] == pytest.approx((inside.max() - high) / high)
         assert m["random_rise"] > 0 and m["distance"] > 0
-    assert res.verdict("large batch is sharper")["holds"] == 3
+        assert m["sharpness_ratio"] == pytest.approx(runs[-1]["lambda_max"] / runs[0]["lambda_max"])
+    names = [v["name"] for v in res.verdicts]
+    assert names[0] == "connected basin: LB → its SB continuation"
+    null = res.verdict("null: init H count = C ± 1 (ratio rule)")
+    assert null["role"] == "null" and "expected to fail" in null["claim"]
+    # the verdict follows the data: make the large batch flatter than the small one
+    exp = EXPERIMENTS["small-vs-large-batch"]
+    m = res.per_seed[0]
+    fake = {
+        **m,
+        "matched": True,
+        "large": {**m["large"], "lambda_max": 0.5 * m["small"]["lambda_max"]},
+    }
+    out = summarise(exp, s, [0], [fake])
+    assert out.verdict("large batch sharper at matched loss")["holds"] == 0
+    fake["large"]["lambda_max"] = 2 * m["small"]["lambda_max"]
+    assert (
+        summarise(exp, s, [0], [fake]).verdict("large batch sharper at matched loss")["holds"] == 1
+    )
+    fake["matched"] = False
+    assert (
+        summarise(exp, s, [0], [fake]).verdict("large batch sharper at matched loss")["holds"] == 0
+    )
 
 
 @pytest.mark.regression  # empirical outcomes of the fast settings, seeds 0-2
@@ -245,6 +274,22 @@ def test_data_vs_architecture_crossed_design():
     for m in res.per_seed:
         assert len(m["cells"]) == 8
         assert all(c["final_loss"] <= res.settings["target_loss"] for c in m["cells"].values())
+        # like with like: ONE data factor against width, each doubled (no max over factors)
+        for f in ("classes", "separation"):
+            ratio = abs(np.log(m[f"{f}_lambda_max_ratio"])) / abs(
+                np.log(m["width_lambda_max_ratio"])
+            )
+            assert m[f"{f}_over_width_lambda_max"] == pytest.approx(ratio, rel=1e-12)
+    s = res.settings
+    for levels in ("class_levels", "separation_levels", "width_levels"):
+        assert s[levels][1] == 2 * s[levels][0]
+    exp = EXPERIMENTS["data-vs-architecture"]
+    fake = dict(
+        res.per_seed[0], separation_over_width_lambda_max=1.9, classes_over_width_lambda_max=5.0
+    )
+    out = summarise(exp, s, [0], [fake])
+    assert out.verdict("λ_max moves more with separation than with width")["holds"] == 0
+    assert out.verdict("λ_max moves more with the number of classes than with width")["holds"] == 1
 
 
 def test_sample_size_spans_a_factor_ten():
@@ -252,3 +297,31 @@ def test_sample_size_spans_a_factor_ten():
     n = res.settings["sample_sizes"]
     assert n[-1] >= 10 * n[0]
     assert all(len(m["count"]) == len(n) for m in res.per_seed)
+
+
+def test_null_helpers_keep_shapes_counts_and_the_real_loss():
+    from hessref.experiments.baselines import NULL_BUDGET_FACTOR, null_budget, unstructured_data
+
+    X = np.random.default_rng(0).normal(3.0, 2.0, (60, 5))
+    y = np.repeat(np.arange(3), 20)
+    Z, yz = unstructured_data(X, y, seed=1)
+    assert Z.shape == X.shape and np.allclose(Z.mean(0), 0) and np.allclose(Z.std(0), 1)
+    assert np.array_equal(np.bincount(yz), np.bincount(y)) and not np.array_equal(yz, y)
+    Z2, yz2 = unstructured_data(X, y, seed=1)
+    assert np.array_equal(Z, Z2) and np.array_equal(yz, yz2)
+    # the null stops at the real run's loss, never below the target
+    assert null_budget(200, 0.004, 1e-3) == {"steps": 200 * NULL_BUDGET_FACTOR, "stop_loss": 0.004}
+    assert null_budget(200, 5e-4, 1e-3)["stop_loss"] == 1e-3
+
+
+def test_shuffled_and_unstructured_nulls_train_to_the_real_loss():
+    from hessref.experiments.common import MIXTURE_FAST, fit_and_count
+
+    s = dict(MIXTURE_FAST, samples=60, input_dim=4, hidden=[6, 6], max_steps=400, top=20)
+    out = fit_and_count(s, 0, 1, lambda m: None, shuffle_seed=2)
+    for pre in ("shuffled_", "unstructured_"):
+        target = max(out["final_loss"], s["target_loss"])
+        assert out[f"{pre}reached"] == (out[f"{pre}final_loss"] <= target)
+        assert out[f"{pre}steps"] <= 5 * s["max_steps"]
+        assert out[f"{pre}reached"] or out[f"{pre}steps"] == 5 * s["max_steps"]
+        assert f"{pre}count" in out and f"{pre}margin" in out

@@ -1,10 +1,10 @@
 """Issue 23, items 3-4: layer-trace memorization detection and the Local-SGD subspace.
 
 Exact parts: the single-probe variance of the masked Rademacher estimator of a layer
-block trace, 2(‖A‖_F² − Σ A_ii²) (docs/theory.md (12.1), (21.1)), checked by enumerating
+block trace, 2(‖A‖_F² − Σ A_ii²) (docs/theory.md (12.1), (20.1)), checked by enumerating
 every sign vector on tiny blocks (HVP channel vs dense block channel), and statistically
-against :func:`hessref.layerwise.layer_traces`; the CUSUM recursion (21.2) by hand; the
-overlap ω (21.4) against scipy's principal angles; the gradient covariance against a
+against :func:`hessref.layerwise.layer_traces`; the CUSUM recursion (20.2) by hand; the
+overlap ω (20.4) against scipy's principal angles; the gradient covariance against a
 per-sample loop; the Local-SGD gap identities (gaps sum to zero; no noise, no gap).
 """
 

@@ -231,7 +231,9 @@ def test_papyan_hierarchy_runs_fast_and_is_reproducible() -> None:
     for base in ("outliers-at-class-means", "outlier-subspace-is-class-means", "H-count-equals-C"):
         assert {base, base + " [null: init]", base + " [null: shuffled]"} <= set(names)
     for m in r.per_seed:
-        assert m["loss"] <= r.settings["stop_loss"]
+        assert m["loss"] <= r.settings["stop_loss"] and m["reached"]  # terminal phase
+        assert 0 < m["steps"] <= r.settings["max_steps"] and m["init_steps"] == 0
+        assert m["shuffled_reached"] == (m["shuffled_loss"] <= r.settings["stop_loss"])
         assert m["max_ratio_G_G1"] >= 1 - 1e-10  # λ_j(G) ≥ λ_j(G₁) exactly
         assert m["rank_G2"] <= 4 * 2  # C(C − 2) with C = 4
         assert 0 <= m["max_angle_G_deg"] <= 90
@@ -250,3 +252,7 @@ def test_papyan_hierarchy_verdicts_follow_the_data() -> None:
     for name in ("outliers-at-class-means", "outlier-subspace-is-class-means"):
         assert rg.verdict(name)["holds"] == 1 and rb.verdict(name)["holds"] == 0
     assert "holds in 1/1" in rg.summary() and "holds in 0/1" in rb.summary()
+    for v in rg.verdicts:  # nulls are labelled as nulls and say what they control for
+        if "[null" in v["name"]:
+            assert v["role"] == "null" and "expected to fail" in v["claim"]
+    assert "class signal" in rg.verdict("H-count-equals-C [null: init]")["claim"]

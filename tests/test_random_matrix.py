@@ -200,7 +200,7 @@ def test_random_matrix_experiment_runs_fast_and_verdicts_follow_data() -> None:
     r = run_experiment("random-matrix", fast=True, seeds=[0, 1])
     assert run_experiment("random-matrix", fast=True, seeds=[1]).per_seed[0] == r.per_seed[1]
     for m in r.per_seed:
-        assert m["mp_max_nD"] > 0 and len(m["details"]["bbp"]) == len(r.settings["spikes"])
+        assert m["mp_max_nD"] > 0 and len(m["details"]["bbp"]) == len(r.settings["spike_ratios"])
     exp = get_experiment("random-matrix")
     bad = dict(r.per_seed[0], mp_worst_D_over_tol=1.5, bbp_mismatches=1)
     good = dict(r.per_seed[0], mp_worst_D_over_tol=0.5, bbp_mismatches=0)
@@ -208,6 +208,47 @@ def test_random_matrix_experiment_runs_fast_and_verdicts_follow_data() -> None:
     rg = summarise(exp, r.settings, [0], [good])
     for name in ("marchenko-pastur", "bbp-transition"):
         assert rb.verdict(name)["holds"] == 0 and rg.verdict(name)["holds"] == 1
+
+
+@pytest.mark.parametrize("ratio", [2.0, 3.0])
+def test_detection_power_matches_the_empirical_detection_rate(ratio) -> None:
+    """At α = 0.5 (where 1 + √α ≠ 1 + α) the predicted power of the 8·s_TW detector
+    matches the fraction of 300 seeded draws it flags (binomial se ≤ 0.03)."""
+    from hessref.experiments.random_matrix import DETECT_TW, detection_power
+
+    M, N = 100, 202
+    a = (M + 1) / N
+    spike = 1 + ratio * (bbp_threshold(a) - 1)
+    cut = mp_edges(a)[1] + DETECT_TW * edge_scale(M + 1, N)
+    gen = np.random.default_rng(0)
+    hits = [
+        linear_hessian_eigenvalues(spiked_inputs(N, M, spike, rng=gen))[-1] > cut
+        for _ in range(300)
+    ]
+    power = detection_power(spike, a, M + 1, N)
+    assert 0.05 < power < 0.99
+    assert abs(np.mean(hits) - power) <= 0.06
+    assert detection_power(1 + 0.9 * (bbp_threshold(a) - 1), a, M + 1, N) == 0.0
+
+
+def test_bbp_threshold_at_alpha_other_than_one() -> None:
+    # at α = 1, 1 + α = 1 + √α: a wrong threshold formula would pass there, not here
+    assert bbp_threshold(0.5) == pytest.approx(1 + np.sqrt(0.5), rel=1e-15)
+    assert abs(bbp_threshold(0.5) - 1.5) > 0.2
+    assert spike_location(4.0, 0.5) == pytest.approx(4.0 * (1 + 0.5 / 3.0), rel=1e-15)
+    assert spike_location(1.6, 0.5) == pytest.approx(mp_edges(0.5)[1], rel=1e-15)  # sub
+
+
+def test_random_matrix_places_spikes_clearly_on_either_side() -> None:
+    from hessref.experiments import run_experiment
+
+    r = run_experiment("random-matrix", fast=True, seeds=[0])
+    assert r.settings["bbp_alpha"] != 1.0
+    for b in r.per_seed[0]["details"]["bbp"]:
+        assert b["spike"] == pytest.approx(1 + b["ratio"] * (b["threshold"] - 1))
+        assert b["clear"] == (b["ratio"] <= 0.6 or b["power"] >= 0.99)
+    clear = [b for b in r.per_seed[0]["details"]["bbp"] if b["clear"]]
+    assert {b["supercritical"] for b in clear} == {True, False}
 
 
 # --- formulas at α ≠ 1, where the plausible wrong ones give other numbers (issue 21) ------

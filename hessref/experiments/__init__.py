@@ -23,6 +23,10 @@ module                 contents
 ``batch_size``         ``small-vs-large-batch`` (Sagun et al. 2017, §4)
 ``factors``            ``data-vs-architecture`` (crossed design), ``sample-size``
 ``loss_activation``    ``loss-and-activation`` (ReLU/tanh + CE, ReLU + MSE)
+``sagun2017_table1``   ``sagun2017-table1``: Sagun et al. 2017, App. A, Table 1, all 19 rows,
+                       every counter next to the paper's printed count
+``mnist1d``            ``mnist1d-outliers``, ``mnist1d-bulk-vs-width`` on MNIST-1D (only with
+                       the optional package ``mnist1d``: ``pip install hessref[mnist1d]``)
 memorization_traces    ``memorization-traces`` (layer-trace CUSUM; arXiv:2605.25674, read
                        as issue 23 states it)
 local_sgd_subspace     ``local-sgd-subspace`` (Local-SGD gaps vs the top-k of H;

@@ -6,9 +6,14 @@ so it may equal C by chance. Each count is therefore reported with
 
 - its **margin**: the winning ratio divided by the runner-up ratio (1 = no preferred
   split; a clear bulk/outlier gap gives ≫ 1), and
-- two **null baselines**, the same rule applied to the Hessian (a) at initialisation and
-  (b) after the same training on labels shuffled by a seeded permutation (same inputs,
-  no class structure tied to the inputs).
+- **null baselines**, the same rule applied to the Hessian (a) at initialisation — the
+  inputs are still clustered, so this null carries class signal through the data and only
+  controls for structure that needs no training; (b) after training on labels shuffled by
+  a seeded permutation (same inputs, labels carry no class signal), trained to the SAME
+  loss as the real run when the step budget allows (:func:`null_budget`; the loss reached
+  is always reported); and (c) the **no-structure null** (:func:`unstructured_data`):
+  unclustered Gaussian inputs with random labels, trained the same way — neither inputs
+  nor labels carry class structure.
 
 Functions here return flat dicts of JSON numbers, ready to merge into an experiment's
 measured quantities with a prefix.
@@ -82,6 +87,40 @@ def shuffled_labels(y: ArrayLike, seed: int) -> np.ndarray:
     """A seeded permutation of the labels ``y`` (same class counts, structure destroyed)."""
     y = np.asarray(y)
     return y[np.random.default_rng(seed).permutation(y.shape[0])]
+
+
+#: The shuffled-label and no-structure nulls may take this many times the real run's
+#: step budget to reach the real run's loss (memorising random labels is slower).
+NULL_BUDGET_FACTOR = 5
+
+
+def null_budget(max_steps: int, real_final_loss: float, target_loss: float) -> dict[str, Any]:
+    """Training settings of a null run that must reach the loss the real run reached.
+
+    Returns ``{"steps": NULL_BUDGET_FACTOR · max_steps, "stop_loss": max(real, target)}``:
+    the null stops at the real run's final loss (never below the target), so both are
+    compared at the same loss; whether it got there is reported by the caller.
+
+    >>> null_budget(100, 0.004, 1e-3)
+    {'steps': 500, 'stop_loss': 0.004}
+    """
+    return {
+        "steps": int(NULL_BUDGET_FACTOR * max_steps),
+        "stop_loss": float(max(real_final_loss, target_loss)),
+    }
+
+
+def unstructured_data(X: ArrayLike, y: ArrayLike, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The no-structure null: N(0, I) inputs of X's shape, labels a permutation of ``y``.
+
+    Same N, d and class counts as the real data, standardised per feature like the
+    mixture; no clusters in the inputs and no link between inputs and labels.
+    """
+    X = np.asarray(X)
+    gen = np.random.default_rng(seed)
+    Z = gen.standard_normal(X.shape)
+    Z = (Z - Z.mean(axis=0)) / Z.std(axis=0)
+    return Z, shuffled_labels(y, int(gen.integers(2**31 - 1)))
 
 
 def null_baselines(

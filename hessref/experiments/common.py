@@ -23,7 +23,13 @@ from threadpoolctl import threadpool_limits
 import hessref as hr
 from hessref import data
 from hessref.core.kinds import Curvature
-from hessref.experiments.baselines import outlier_count, prefixed, shuffled_labels
+from hessref.experiments.baselines import (
+    null_budget,
+    outlier_count,
+    prefixed,
+    shuffled_labels,
+    unstructured_data,
+)
 from hessref.experiments.framework import Progress
 from hessref.spectrum import eigenvalues
 from hessref.spectrum.statistics import spectrum_statistics
@@ -141,6 +147,29 @@ def count_entry(prefix: str, ev: np.ndarray, s: dict) -> dict[str, Any]:
     }
 
 
+def _nulls(model, theta0, X, y, s: dict, real_loss: float, seed: int, progress) -> dict:
+    """The shuffled-label and no-structure nulls, each trained to the real run's loss.
+
+    Keys ``shuffled_*`` / ``unstructured_*``: the count entries, ``*_final_loss``,
+    ``*_steps`` and ``*_reached`` (whether the null reached the real run's loss within
+    :func:`~hessref.experiments.baselines.null_budget`).
+    """
+    budget = null_budget(s["max_steps"], real_loss, s["target_loss"])
+    runs = {
+        "shuffled_": (X, shuffled_labels(y, seed)),
+        "unstructured_": unstructured_data(X, y, seed + 1),
+    }
+    out: dict[str, Any] = {}
+    for prefix, (Xn, yn) in runs.items():
+        sn = dict(s, max_steps=budget["steps"], target_loss=budget["stop_loss"])
+        rn = train_gd(model, theta0, Xn, yn, sn, progress, f"null {prefix[:-1]}")
+        out.update(count_entry(prefix, spectrum_of(model, rn.theta, Xn, yn, s["loss"]), s))
+        out[f"{prefix}final_loss"] = float(rn.losses[-1])
+        out[f"{prefix}steps"] = int(rn.num_steps)
+        out[f"{prefix}reached"] = bool(rn.losses[-1] <= budget["stop_loss"])
+    return out
+
+
 def fit_and_count(
     s: dict,
     seed_data: int,
@@ -155,8 +184,8 @@ def fit_and_count(
     """Train on the mixture and count outliers of H, with the two null baselines.
 
     Returns flat measured quantities: ``count``/``margin``/... of the trained H (prefix
-    ``""``), ``init_*`` (H at initialisation), ``shuffled_*`` (H after the same training
-    on shuffled labels, if ``shuffle_seed`` is given), ``final_loss``, ``steps``,
+    ``""``), ``init_*`` (H at initialisation), ``shuffled_*`` and ``unstructured_*`` (the
+    nulls of :func:`_nulls`, if ``shuffle_seed`` is given), ``final_loss``, ``steps``,
     ``reached_target``, ``num_params``, and ``top_eigenvalues`` (the top of trained H).
     ``extra(model, theta0, theta, X, y)`` may add more quantities.
     """
@@ -177,10 +206,7 @@ def fit_and_count(
         "top_eigenvalues": [float(v) for v in ev[: s["top"]]],
     }
     if shuffle_seed is not None:
-        ys = shuffled_labels(y, shuffle_seed)
-        rs = train_gd(model, theta0, X, ys, s, progress, "shuffled labels")
-        out.update(count_entry("shuffled_", spectrum_of(model, rs.theta, X, ys, s["loss"]), s))
-        out["shuffled_final_loss"] = float(rs.losses[-1])
+        out.update(_nulls(model, theta0, X, y, s, float(res.losses[-1]), shuffle_seed, progress))
     if extra is not None:
         out.update(extra(model, theta0, res.theta, X, y))
     return out

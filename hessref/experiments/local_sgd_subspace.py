@@ -11,7 +11,7 @@ rounds of Local SGD with K = ``workers``: every worker starts from the average �
 takes ``local_steps`` SGD steps of size η on its own minibatches (``batch_size`` rows
 drawn without replacement from the whole training set, independently per worker and
 step), and θ̄ becomes the workers' mean. The gaps Δ_k = θ_k − θ̄ at the end of every
-round are pooled into C_Δ = (1/(R K)) Σ Δ_k Δ_kᵀ (docs/theory.md (21.3)).
+round are pooled into C_Δ = (1/(R K)) Σ Δ_k Δ_kᵀ (docs/theory.md (20.3)).
 
 At the final θ̄, with k = ``k`` (default C, the number of Hessian outliers of Sagun et al.
 2017), three k-dimensional subspaces are compared:
@@ -23,7 +23,7 @@ At the final θ̄, with k = ``k`` (default C, the number of Hessian outliers of 
   explanation that gaps are just accumulated gradient noise.
 
 **Primary statistic, declared before the run**: the overlap ω(U, V) = ‖UᵀV‖_F²/k, the
-mean squared cosine of the k principal angles (docs/theory.md (21.4)). For a uniformly
+mean squared cosine of the k principal angles (docs/theory.md (20.4)). For a uniformly
 random k-subspace, E ω = k/P exactly; its 99th percentile is sampled (``null_samples``
 draws). Principal angles (``scipy.linalg.subspace_angles``) are reported in degrees.
 The claim rule is ω(U_Δ, U_H) ≥ ``min_overlap``.

@@ -22,7 +22,7 @@ replaced by a uniformly drawn OTHER class ("noisy"). At every checkpoint θ_j:
 CUSUM (Page 1954) of the log-trace increments
 x_j = log T_l(θ_j) − log T_l(θ_{j−1}) with drift k = ``drift`` is
 S_0 = 0, S_j = max(0, S_{j−1} + x_j − k); a run ALARMS when S_j > h = ``threshold`` for
-some layer and checkpoint (docs/theory.md (21.2)). The constants k = 0.1 and h = log 2
+some layer and checkpoint (docs/theory.md (20.2)). The constants k = 0.1 and h = log 2
 (a trace doubled above its running minimum, net of drift) were fixed from a pilot of
 the exact clean and noisy series at seeds 0–1 (ρ = 0.02, 0.05, 0.3); the Hutchinson
 series were not looked at before the scored runs. For ReLU networks H_ll = G_ll ⪰ 0

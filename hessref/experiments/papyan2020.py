@@ -11,6 +11,12 @@ blobs with cross-entropy, every matrix dense and exact.
 ``trained`` (θ after GD), ``init`` (θ₀, same data) and ``shuffled`` (GD on the same inputs
 with permuted labels); the last two are the null baselines. :func:`rules` declares the
 verdict rules, applied to all three points. Registered as ``papyan-hierarchy``.
+
+Papyan's claims are about the terminal phase of training (training error 0, loss → 0), so
+GD runs until the training loss ≤ ``stop_loss`` (1e-4 in the full setting; 1e-3 in the
+fast one, for CI time) within ``max_steps``; the steps taken and the loss reached are
+recorded for every trained point, including the shuffled-label null (which may not reach
+the target within the budget: its ``shuffled_reached`` says so).
 """
 
 from __future__ import annotations
@@ -147,9 +153,12 @@ def measure(settings: dict, seed: int, progress) -> dict[str, Any]:
     C = settings["num_classes"]
     s = derive_seeds(seed, "data", "init", "shuffle")
     X, y = data.gaussian_mixture(
-        settings["num_samples"], C, settings["dim"], separation=settings["separation"],
+        settings["num_samples"],
+        C,
+        settings["dim"],
+        separation=settings["separation"],
         rng=s["data"],
-    )  # fmt: skip
+    )
     model = hr.MLP([settings["dim"], *settings["hidden"], C], activation=settings["activation"])
     theta0 = model.init(rng=s["init"])
     points = {
@@ -162,9 +171,15 @@ def measure(settings: dict, seed: int, progress) -> dict[str, Any]:
         theta, steps = theta0, 0
         if do_train:
             res = train(
-                model, theta0, X, labels, loss="cross_entropy", lr=settings["lr"],
-                steps=settings["max_steps"], stop_loss=settings["stop_loss"],
-            )  # fmt: skip
+                model,
+                theta0,
+                X,
+                labels,
+                loss="cross_entropy",
+                lr=settings["lr"],
+                steps=settings["max_steps"],
+                stop_loss=settings["stop_loss"],
+            )
             theta, steps = res.theta, len(res.losses) - 1
         progress(f"{name}: {steps} GD steps, analysing")
         point = analyse_point(model, theta, X, labels, settings)
@@ -172,6 +187,7 @@ def measure(settings: dict, seed: int, progress) -> dict[str, Any]:
         prefix = "" if name == "trained" else f"{name}_"
         out.update({prefix + k: v for k, v in flat(point, C).items()})
         out[prefix + "steps"] = steps
+        out[prefix + "reached"] = bool(do_train and point["loss"] <= settings["stop_loss"])
         del point["all_H"]
         if name == "trained":
             out["ratio_G_to_G1"] = point["ratio_G_to_G1"]
@@ -179,46 +195,77 @@ def measure(settings: dict, seed: int, progress) -> dict[str, Any]:
     return out
 
 
+def _claims(prefix: str, C: int, expected: int) -> dict[str, tuple]:
+    """The rules of one analysed point (``prefix``), each with the claim it tests."""
+    return {
+        "outliers-at-class-means": (
+            Compare(prefix + "max_ratio_G_G1", "<=", 1.5),
+            "the top-C eigenvalues of G lie within 1.5× of the class-mean eigenvalues eig(G1)",
+        ),
+        "H-outliers-at-class-means": (
+            Compare(prefix + "max_dev_H_G1", "<=", 0.5),
+            "the top-C eigenvalues of H lie within ±50% of eig(G1)",
+        ),
+        "outlier-subspace-is-class-means": (
+            Compare(prefix + "max_angle_G_deg", "<=", 30.0),
+            "the top-C eigenvectors of G span the class means (angles ≤ 30°)",
+        ),
+        "second-group-C(C-2)": (
+            AllOf(
+                Compare(prefix + "second_group_position", "==", expected),
+                Compare(prefix + "second_group_margin", ">=", MIN_MARGIN),
+            ),
+            "a second group of C(C−2) eigenvalues (G2) separates below the top C",
+        ),
+        "H-count-equals-C": (
+            AllOf(
+                Compare(prefix + "H_count", "==", C),
+                Compare(prefix + "H_count_margin", ">=", MIN_MARGIN),
+            ),
+            "H has C outliers (ratio rule with margin)",
+        ),
+    }
+
+
 def rules(settings: dict) -> list[Verdict]:
     """The declared verdict rules, for the trained point and both null baselines."""
     C = settings["num_classes"]
     expected = C + C * (C - 2)
     out = []
-    for prefix, tag in (("", ""), ("init_", " [null: init]"), ("shuffled_", " [null: shuffled]")):
-        out += [
-            Verdict(
-                "outliers-at-class-means" + tag,
-                Compare(prefix + "max_ratio_G_G1", "<=", 1.5),
-                claim="the top-C eigenvalues of G sit at or slightly above eig(G1)",
-            ),
-            Verdict(
-                "H-outliers-at-class-means" + tag,
-                Compare(prefix + "max_dev_H_G1", "<=", 0.5),
-                claim="the top-C eigenvalues of H sit near eig(G1)",
-            ),
-            Verdict(
-                "outlier-subspace-is-class-means" + tag,
-                Compare(prefix + "max_angle_G_deg", "<=", 30.0),
-                claim="the top-C eigenvectors of G span the class means",
-            ),
-            Verdict(
-                "second-group-C(C-2)" + tag,
-                AllOf(
-                    Compare(prefix + "second_group_position", "==", expected),
-                    Compare(prefix + "second_group_margin", ">=", MIN_MARGIN),
-                ),
-                claim="a second group of about C(C-2) eigenvalues (G2) separates",
-            ),
-            Verdict(
-                "H-count-equals-C" + tag,
-                AllOf(
-                    Compare(prefix + "H_count", "==", C),
-                    Compare(prefix + "H_count_margin", ">=", MIN_MARGIN),
-                ),
-                claim="H has C outliers",
-            ),
-        ]
+    nulls = {
+        "": ("", "claim", ""),
+        "init_": (" [null: init]", "null", _NULL_INIT),
+        "shuffled_": (" [null: shuffled]", "null", _NULL_SHUFFLED),
+    }
+    for prefix, (tag, role, why) in nulls.items():
+        claims = _claims(prefix, C, expected)
+        for name, (rule, claim) in claims.items():
+            text = claim if role == "claim" else f"{why} Rule: {claim}."
+            out.append(Verdict(name + tag, rule, text, _SOURCE, role=role))
+    out.append(
+        Verdict(
+            "trained into the terminal phase",
+            Compare("reached", "==", 1),
+            f"design check: the trained net reached training loss ≤ {settings['stop_loss']:g} "
+            "(Papyan's claims are about the terminal phase of training)",
+            _SOURCE,
+            role="identity",
+        )
+    )
     return out
+
+
+_SOURCE = "Papyan 2019 (arXiv:1901.08244) §2–4; Papyan 2020 (arXiv:2008.11865)"
+_NULL_INIT = (
+    "Null, expected to fail: the same rule at initialisation (no training). The inputs are "
+    "clustered, so this null still carries class signal through the data; it controls for "
+    "structure that needs no training."
+)
+_NULL_SHUFFLED = (
+    "Null, expected to fail: the same rule after GD on shuffled labels (inputs keep their "
+    "clusters, labels carry no class signal; trained with the same step budget, its loss "
+    "reached is reported as shuffled_loss)."
+)
 
 
 def _labels() -> dict[str, str]:
@@ -239,6 +286,8 @@ def _labels() -> dict[str, str]:
             "eigenvector of H"
         ),
         "loss": "the training loss",
+        "steps": "the GD steps taken",
+        "reached": "whether the training loss reached stop_loss",
     }
     out = dict(base)
     for prefix, tag in (("init_", "at initialisation: "), ("shuffled_", "with shuffled labels: ")):
@@ -264,18 +313,32 @@ register(
             "their eigenvectors span the class means; G2 forms a second group of about C(C-2)"
         ),
         fast={
-            "num_classes": 4, "num_samples": 120, "dim": 8, "hidden": [12],
-            "activation": "tanh", "separation": 3.0, "lr": 0.5, "max_steps": 400,
-            "stop_loss": 0.05, "step_fraction": 0.1,
+            "num_classes": 4,
+            "num_samples": 120,
+            "dim": 8,
+            "hidden": [12],
+            "activation": "tanh",
+            "separation": 3.0,
+            "lr": 0.5,
+            "max_steps": 6000,
+            "stop_loss": 1e-3,
+            "step_fraction": 0.1,
         },
         full={
-            "num_classes": 6, "num_samples": 600, "dim": 16, "hidden": [32],
-            "activation": "tanh", "separation": 3.0, "lr": 0.5, "max_steps": 3000,
-            "stop_loss": 0.02, "step_fraction": 0.1,
+            "num_classes": 6,
+            "num_samples": 600,
+            "dim": 16,
+            "hidden": [32],
+            "activation": "tanh",
+            "separation": 3.0,
+            "lr": 0.5,
+            "max_steps": 10000,
+            "stop_loss": 1e-4,
+            "step_fraction": 0.1,
         },
         measure=measure,
         rules=rules,
         quantities=_labels(),
         setting_text=_setting_text,
     )
-)  # fmt: skip
+)
