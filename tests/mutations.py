@@ -1022,6 +1022,14 @@ MUTATIONS: list[Mutation] = [
         ["tests/test_memorization_local_sgd.py"],
         "gradient covariance without removing the mean gradient (second moment)",
     ),
+    M(
+        "ky_dimension_denominator",
+        "hessref/experiments/edge_of_stability.py",
+        "return float(j + S[j] / abs(mu[j])) if np.isfinite(mu[j]) else float(j)",
+        "return float(j + S[j] / abs(mu[j - 1])) if np.isfinite(mu[j]) else float(j)",
+        ["tests/test_memorization_local_sgd.py"],
+        "Kaplan-Yorke fraction divided by the last kept rate instead of the first dropped one",
+    ),
 ]
 
 

@@ -208,3 +208,36 @@ def test_local_sgd_fast_gap_aligns_beyond_chance():
     assert res.verdict("null: random k-subspace, ω ≥ min_overlap")["holds"] == 0
     for m in res.per_seed:
         assert abs(m["null_mean"] - 3 / m["num_params"]) <= 0.1 * 3 / m["num_params"]
+
+
+# ---- issue 23: sharpness dimension of the GD map's linearisation (docs/theory.md (20.5)) ----
+def test_ky_dimension_by_hand_on_diagonal_quadratics():
+    from hessref.experiments.edge_of_stability import sharpness_dimension
+
+    # η = 1, λ = (4, 0.5, 0.75): μ = (log 3, log 1/2, log 1/4), S = (1.099, 0.405, −0.981)
+    D, unstable = sharpness_dimension(np.array([0.5, 4.0, 0.75]), 1.0)
+    assert abs(D - (2 + np.log(1.5) / np.log(4.0))) <= 1e-14 and unstable == 1
+    # λ = (3, 0.5, 1.5, 0.9): μ = (log 2, −log 2, −log 2, log 0.1): S_2 = 0 exactly -> D = 2
+    assert sharpness_dimension(np.array([3.0, 0.5, 1.5, 0.9]), 1.0)[0] == pytest.approx(2.0)
+    assert sharpness_dimension(np.array([0.5, 1.0]), 1.0) == (0.0, 0)  # ηλ = 1: μ = −∞
+    assert sharpness_dimension(np.array([2.5, 1.0]), 1.0) == (1.0, 1)  # S_1 ≥ 0, μ_2 = −∞
+    assert sharpness_dimension(np.array([-1.0, 3.0]), 1.0) == (2.0, 2)  # all expanding
+
+
+def test_sharpness_dimension_matches_lyapunov_exponents_of_the_gd_map():
+    """Second channel: the exponents of θ ↦ θ − ηAθ by QR iteration on a rotated A."""
+    from hessref.experiments.edge_of_stability import ky_dimension, sharpness_dimension
+
+    gen = np.random.default_rng(2)
+    P, eta, T = 8, 0.5, 3000
+    lam = np.array([4.6, 4.2, 1.0, 0.6, 0.2, 0.0, -0.3, 3.3])
+    Q = np.linalg.qr(gen.standard_normal((P, P)))[0]
+    A = (Q * lam) @ Q.T
+    frame, logs = np.linalg.qr(gen.standard_normal((P, P)))[0], np.zeros(P)
+    for _ in range(T):
+        frame, R = np.linalg.qr(frame - eta * (A @ frame))
+        logs += np.log(np.abs(np.diag(R)))
+    mu = np.sort(logs / T)[::-1]
+    exact = np.sort(np.log(np.abs(1 - eta * lam)))[::-1]
+    assert np.max(np.abs(mu - exact)) <= 2e-3
+    assert abs(ky_dimension(mu) - sharpness_dimension(lam, eta)[0]) <= 1e-2

@@ -32,6 +32,12 @@ steps, in closed form per eigenvector (:func:`quadratic_model_gd`); the predicti
 along the top eigenvector, (L_c + its mode's term)/L_c, is compared with the network's
 measured L(θ_{c+k})/L_c. The full model's ratio m(δ_k)/L_c is reported too, but it is
 unbounded below wherever H has negative eigenvalues, so no rule reads it.
+
+**Sharpness dimension** (a measurement, no rule; our definition, docs/theory.md (20.5):
+issue 23 points to arXiv:2604.19740, which we have not read). At the crossing θ_c the
+GD map θ ↦ θ − η∇L(θ) has the linearisation I − ηH, whose per-step log growth rates are
+μ_i = log|1 − ηλ_i|. :func:`ky_dimension` is their Kaplan–Yorke dimension, and
+``unstable_at_cross`` counts the μ_i > 0 (directions the linearised map expands).
 """
 
 from __future__ import annotations
@@ -85,6 +91,8 @@ class RateRecord:
     quadratic_ratio: float | None
     top_mode_ratio: float | None
     sharpness_at_cross: float | None
+    ky_dimension_at_cross: float | None
+    unstable_at_cross: int | None
     steps: list[int]
     sharpness: list[float]
     loss: list[float]
@@ -119,13 +127,43 @@ def quadratic_model_gd(g: np.ndarray, H: np.ndarray, eta: float, k: int) -> tupl
     return float(terms.sum()), float(terms[0])
 
 
-def _model_ratio(model, theta_c, X, Y, eta: float, k: int) -> tuple[float, float]:
-    """(m(δ_k)/L_c, (L_c + top-mode term)/L_c) of the Taylor model at θ_c."""
+def ky_dimension(mu: np.ndarray) -> float:
+    """Kaplan–Yorke dimension of growth rates μ (docs/theory.md (20.5)).
+
+    With μ_(1) ≥ … ≥ μ_(P) sorted, S_j = Σ_{i≤j} μ_(i) (S_0 = 0) and j the largest index
+    with S_j ≥ 0: D = P if j = P, else D = j + S_j / |μ_(j+1)| (0 if μ_(j+1) = −∞).
+
+    Examples
+    --------
+    >>> round(ky_dimension(np.log([3.0, 0.5, 0.25])), 6)  # 2 + log(3/2)/log 4
+    2.292481
+    >>> ky_dimension(np.array([-0.1, -0.2])), ky_dimension(np.array([0.5, 0.0]))
+    (0.0, 2.0)
+    """
+    mu = np.sort(np.asarray(mu, dtype=np.float64))[::-1]
+    with np.errstate(invalid="ignore"):
+        S = np.concatenate([[0.0], np.cumsum(mu)])
+    j = int(np.flatnonzero(S >= 0.0)[-1])
+    if j == mu.size:
+        return float(j)
+    return float(j + S[j] / abs(mu[j])) if np.isfinite(mu[j]) else float(j)
+
+
+def sharpness_dimension(lam: np.ndarray, eta: float) -> tuple[float, int]:
+    """(Kaplan–Yorke dimension of μ_i = log|1 − ηλ_i|, #{μ_i > 0}) for eigenvalues λ of H."""
+    with np.errstate(divide="ignore"):
+        mu = np.log(np.abs(1.0 - eta * np.asarray(lam, dtype=np.float64)))
+    return ky_dimension(mu), int(np.sum(mu > 0))
+
+
+def _model_ratio(model, theta_c, X, Y, eta: float, k: int) -> tuple[float, float, tuple]:
+    """(m(δ_k)/L_c, (L_c + top-mode term)/L_c, sharpness dimension) of the model at θ_c."""
     with threadpool_limits(limits=1, user_api="blas"):
         H = hessian(model, theta_c, X, Y, loss="mse")
     L_c = float(loss(model, theta_c, X, Y, loss="mse"))
     total, top = quadratic_model_gd(gradient(model, theta_c, X, Y, loss="mse"), H, eta, k)
-    return (L_c + total) / L_c, (L_c + top) / L_c
+    dim = sharpness_dimension(spectrum.eigenvalues(H), eta)
+    return (L_c + total) / L_c, (L_c + top) / L_c, dim
 
 
 def edge_crossing(ratio: np.ndarray) -> tuple[int, int, bool]:
@@ -192,9 +230,10 @@ def _one_rate(model, theta0, X, Y, c: float, lam0: float, s: dict, progress) -> 
     k = s["horizon"]
     window = crossed and t_c + k <= res.num_steps
     quad = top = net = None
+    dim = (None, None)
     if window:  # θ at the crossing is a recorded step (record_every = every)
         theta_c = res.recorded_thetas[int(np.flatnonzero(res.recorded_steps == t_c)[0])]
-        quad, top = _model_ratio(model, theta_c, X, Y, eta, k)
+        quad, top, dim = _model_ratio(model, theta_c, X, Y, eta, k)
         net = float(res.losses[t_c + k] / res.losses[t_c])
     after = ratio[i0:]
     progress(
@@ -213,6 +252,8 @@ def _one_rate(model, theta0, X, Y, c: float, lam0: float, s: dict, progress) -> 
         quadratic_ratio=quad,
         top_mode_ratio=top,
         sharpness_at_cross=_after(crossed, tr.sharpness[i0]),
+        ky_dimension_at_cross=dim[0],
+        unstable_at_cross=dim[1],
         steps=tr.steps.tolist(),
         sharpness=tr.sharpness.tolist(),
         loss=res.losses[tr.steps].tolist(),
@@ -309,6 +350,8 @@ def _quantities(settings: dict) -> dict[str, str]:
                 f"rates.{k}.band_fraction": f"the share of records within the band after {at}",
                 f"rates.{k}.network_ratio": f"L(θ_c+k)/L(θ_c) of the network {at}",
                 f"rates.{k}.top_mode_ratio": f"the top-eigenvector quadratic model's ratio {at}",
+                f"rates.{k}.ky_dimension_at_cross": f"the sharpness dimension at the crossing {at}",
+                f"rates.{k}.unstable_at_cross": f"#{{|1 − ηλ_i| > 1}} at the crossing {at}",
             }
         )
     return q
