@@ -241,3 +241,21 @@ def test_sharpness_dimension_matches_lyapunov_exponents_of_the_gd_map():
     exact = np.sort(np.log(np.abs(1 - eta * lam)))[::-1]
     assert np.max(np.abs(mu - exact)) <= 2e-3
     assert abs(ky_dimension(mu) - sharpness_dimension(lam, eta)[0]) <= 1e-2
+
+
+def test_predicted_gap_covariance_is_the_geometric_sum_on_commuting_matrices():
+    from hessref.experiments.local_sgd_subspace import predicted_gap_covariance
+
+    gen = np.random.default_rng(5)
+    Q = np.linalg.qr(gen.standard_normal((6, 6)))[0]
+    lam, sig = np.array([3.0, 1.5, 0.4, 0.0, -0.2, 2.2]), gen.uniform(0.5, 2.0, 6)
+    H, Sigma = (Q * lam) @ Q.T, (Q * sig) @ Q.T
+    s = {"learning_rate": 0.3, "workers": 4, "batch_size": 8, "local_steps": 5}
+    N = 40
+    C = predicted_gap_covariance(H, Sigma, s, N)
+    r2 = (1 - 0.3 * lam) ** 2
+    with np.errstate(invalid="ignore"):  # λ = 0: r² = 1, the sum is 5 (the where's branch)
+        geometric = np.where(r2 != 1, (1 - r2**5) / (1 - r2), 5.0)
+    per_mode = sig * (N - 8) / (8 * (N - 1)) * geometric
+    closed = (Q * (0.3**2 * 0.75 * per_mode)) @ Q.T
+    assert np.max(np.abs(C - closed)) <= 1e-13 * np.max(np.abs(closed))
