@@ -23,6 +23,7 @@ module                 contents
 ``batch_size``         ``small-vs-large-batch`` (Sagun et al. 2017, §4)
 ``factors``            ``data-vs-architecture`` (crossed design), ``sample-size``
 ``loss_activation``    ``loss-and-activation`` (ReLU/tanh + CE, ReLU + MSE)
+``approx_quality``     ``kfac-quality``: K-FAC, EK-FAC, Fisher variants, FGN vs the exact G
 =====================  ===================================================================
 
 Other modules of this package (e.g. from other work streams) register more experiments
