@@ -346,14 +346,14 @@ _CLAIM_SERIES = {
 def _error_panel(ax: Any, result: Any, loss: str) -> None:
     """Median (over seeds) relative Frobenius error vs stage, largest width, log scale."""
     w = max(result.settings["widths"])
-    for name, label in APPROXIMATIONS.items():
+    for i, (name, label) in enumerate(APPROXIMATIONS.items()):
         med = []
         for st in STAGES:
             vals = [m["q"][loss][st][f"w{w}"]["errors"].get(name) for m in result.per_seed]
             vals = [v["relative"] for v in vals if v is not None and v["relative"] is not None]
             med.append(float(np.median(vals)) if vals else float("nan"))
         if not all(math.isnan(v) for v in med):
-            ax.plot(range(len(STAGES)), med, "o-", ms=4, lw=1, label=label)
+            ax.plot(range(len(STAGES)), med, "o-", ms=4, lw=1, label=label, color=f"C{i}")
     ax.set_xticks(range(len(STAGES)), STAGES)
     ax.set(yscale="log", ylabel="‖M̃ − G‖_F / ‖G‖_F (median over seeds)",
            title=f"{loss}, width {w}")  # fmt: skip
@@ -361,20 +361,19 @@ def _error_panel(ax: Any, result: Any, loss: str) -> None:
 
 
 def _figure(result: Any, path: Path) -> None:
-    """Errors vs stage for each loss, and the claim rates vs stage with Wilson intervals."""
+    """Per loss: errors vs stage, and the claim rates vs stage with Wilson intervals."""
     from hessref.experiments.figures import new_figure, rates_panel, save
 
     losses = result.settings["losses"]
-    fig, axes = new_figure(len(losses) + 1, (5.0 * (len(losses) + 1), 4.2))
-    for ax, loss in zip(axes, losses, strict=False):
-        _error_panel(ax, result, loss)
+    fig, axes = new_figure(2 * len(losses), (5.0 * 2 * len(losses), 4.2))
     by_name = {v["name"]: v for v in result.verdicts}
     k = result.settings["top_k"]
-    series = {f"{label} ({loss})": [by_name[name.format(tag=f"{loss}, {st}", k=k)]
-                                    for st in STAGES]
-              for loss in losses for label, name in _CLAIM_SERIES.items()}  # fmt: skip
-    rates_panel(axes[-1], list(range(len(STAGES))), series, "stage (0 init, 1 mid, 2 trained)",
-                "claim rates over seeds")  # fmt: skip
+    for i, loss in enumerate(losses):
+        _error_panel(axes[2 * i], result, loss)
+        series = {label: [by_name[name.format(tag=f"{loss}, {st}", k=k)] for st in STAGES]
+                  for label, name in _CLAIM_SERIES.items()}  # fmt: skip
+        rates_panel(axes[2 * i + 1], list(range(len(STAGES))), series,
+                    "stage (0 init, 1 mid, 2 trained)", f"claim rates, {loss}")  # fmt: skip
     fig.suptitle(f"{result.name} ({result.mode}, {len(result.seeds)} seeds)")
     save(fig, path)
 
