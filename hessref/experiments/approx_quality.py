@@ -130,7 +130,7 @@ def _error(q: approx.Quality) -> ApproxError:
 
 
 def _approximations(model, theta, X, Y, loss, s: dict, rng: np.random.Generator) -> dict:
-    """Every approximation of G at θ (the null last, drawn after the MC labels)."""
+    """Every approximation of G at θ (config_quality adds the null, drawn after the MC labels)."""
     args = (model, theta, X, Y)
     out = {
         "kfac": approx.kfac(*args, loss=loss),
