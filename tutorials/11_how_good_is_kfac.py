@@ -246,8 +246,9 @@ show(fig, "blocks")
 # ## Over training
 #
 # The approximations are not equally good everywhere: at initialisation the outputs are
-# spread over the classes, after training the softmax is nearly one-hot and $A_i$ nearly
-# vanishes. We follow each error along the recorded GD iterates.
+# spread over the classes; after training to a small loss the softmax is nearly one-hot and
+# $A_i = \operatorname{diag}(p_i) - p_ip_i^\top$ nearly vanishes. We follow each error along
+# the recorded GD iterates.
 
 # %%
 names = ["K-FAC", "EK-FAC", "block-diagonal G", "diagonal G", "empirical Fisher",

@@ -46,6 +46,7 @@ from hessref.approx.structure import DenseApproximation
 from hessref.experiments.common import mixture_data, targets
 from hessref.experiments.framework import Experiment, Progress, derive_seeds, register
 from hessref.experiments.rules import AllOf, Compare, Ref, Verdict
+from hessref.spectrum import eigenvalues
 from hessref.train import train
 
 STAGES = ("init", "mid", "trained")
@@ -157,7 +158,7 @@ def config_quality(model, theta, X, Y, loss: str, s: dict, rng) -> ConfigQuality
     H = G + R
     gap = None
     if "fgn" in dense:  # λ_min(G − FGN) relative to λ_max(G): ≥ 0 up to rounding (19.9)
-        gap = float(np.linalg.eigvalsh(G - dense["fgn"])[0] / np.linalg.eigvalsh(G)[-1])
+        gap = float(eigenvalues(G - dense["fgn"])[-1] / eigenvalues(G)[0])  # descending
     return ConfigQuality(
         loss_value=float(hr.loss(model, theta, X, Y, loss=loss)),
         num_params=model.num_params,
