@@ -1030,6 +1030,39 @@ MUTATIONS: list[Mutation] = [
         ["tests/test_memorization_local_sgd.py"],
         "Kaplan-Yorke fraction divided by the last kept rate instead of the first dropped one",
     ),
+    # --- kfac-exp ---
+    M(
+        "kfac_quality_identity_sign",
+        "hessref/experiments/approx_quality.py",
+        '"ekfac_minus_kfac": max(e - k for k, e in pairs),',
+        '"ekfac_minus_kfac": max(k - e for k, e in pairs),',
+        ["tests/test_approx_quality.py"],
+        "kfac-quality: EK-FAC ≤ K-FAC identity computed with the difference reversed",
+    ),
+    M(
+        "kfac_quality_mid_stage",
+        "hessref/experiments/approx_quality.py",
+        "j = int(np.argmax(recorded <= half))",
+        "j = int(np.argmax(recorded >= half))",
+        ["tests/test_approx_quality.py"],
+        "kfac-quality: 'mid' taken at the first step above halfway (= init)",
+    ),
+    M(
+        "kfac_quality_null_trace",
+        "hessref/experiments/approx_quality.py",
+        "M * (trace / np.trace(M))",
+        "M / np.trace(M)",
+        ["tests/test_approx_quality.py"],
+        "kfac-quality: random-PSD null not scaled to tr G",
+    ),
+    M(
+        "kfac_quality_vs_H_is_G",
+        "hessref/experiments/approx_quality.py",
+        'kfac_vs_H=float(np.linalg.norm(dense["kfac"] - H) / np.linalg.norm(H)),',
+        'kfac_vs_H=float(np.linalg.norm(dense["kfac"] - G) / np.linalg.norm(G)),',
+        ["tests/test_approx_quality.py"],
+        "kfac-quality: K-FAC 'against H' compared with G instead",
+    ),
 ]
 
 

@@ -31,6 +31,7 @@ memorization_traces    ``memorization-traces`` (layer-trace CUSUM; arXiv:2605.25
                        as issue 23 states it)
 local_sgd_subspace     ``local-sgd-subspace`` (Local-SGD gaps vs the top-k of H;
                        arXiv:2605.27739, read as issue 23 states it)
+``approx_quality``     ``kfac-quality``: K-FAC, EK-FAC, Fisher variants, FGN vs the exact G
 =====================  ===================================================================
 
 Other modules of this package (e.g. from other work streams) register more experiments
