@@ -270,11 +270,13 @@ def test_tracking_matvecs_count_every_product_including_trace_probes():
     assert withp.matvecs[0] - plain.matvecs[0] == 40
     np.testing.assert_array_equal(withp.top[0], plain.top[0])
     # and the eigensolve's own count is what top_eigenpairs reports for the same operator
-    from hessref.train.tracking import CACHE_BYTES
-
-    op = hr.hessian_operator(model, model.init(3), X, Y, loss="mse", cache_bytes=CACHE_BYTES)
-    ref = spectrum.top_eigenpairs(
-        op, 1, method="lanczos", tol=Tracking().tol, rng=np.random.default_rng(4)
-    )
+    # (Ritz residuals: no extra product for the residual check)
+    op = hr.hessian_operator(model, model.init(3), X, Y, loss="mse")
+    kw = dict(method="lanczos", tol=Tracking().tol, rng=4)
+    ref = spectrum.top_eigenpairs(op, 1, residuals="ritz", **kw)
     assert plain.matvecs[0] == ref.num_matvecs
     assert plain.top[0, 0] == ref.values[0]
+    assert plain.residuals[0, 0] == ref.residuals[0]
+    exact = spectrum.top_eigenpairs(op, 1, residuals="exact", **kw)
+    assert exact.num_matvecs == ref.num_matvecs + 1
+    assert abs(exact.residuals[0] - ref.residuals[0]) <= 1e-13 * abs(ref.values[0])

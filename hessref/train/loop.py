@@ -157,7 +157,6 @@ def _check_batch_size(batch_size: int | None, N: int) -> int | None:
     return None if batch_size == N else batch_size
 
 
-
 def _diverged(t: int, value: float, first: float, lr: float) -> TrainingDivergedError:
     what = "non-finite" if not np.isfinite(value) else "exploding"
     return TrainingDivergedError(
