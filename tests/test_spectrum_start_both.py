@@ -112,3 +112,13 @@ def test_both_rejects_arpack_and_too_many_pairs():
         sp.top_eigenpairs(A, 4, which="both", method="lanczos", k_smallest=4)
     with pytest.raises(ValueError, match="k_smallest"):
         sp.top_eigenpairs(A, 2, which="both", method="lanczos", k_smallest=0)
+
+
+def test_both_keeps_restarting_while_the_low_end_improves():
+    # λ = -2 three times: each invariant block holds one copy, so the run must restart
+    # until a block no longer improves the k_smallest-th value (here after the 3rd copy)
+    d = np.zeros(16)
+    d[0], d[-3:] = 3.0, -2.0
+    hi, lo = sp.top_eigenpairs(np.diag(d), 1, which="both", method="lanczos", k_smallest=3, rng=1)
+    np.testing.assert_allclose(hi.values, [3.0], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(lo.values, [-2.0, -2.0, -2.0], rtol=0, atol=1e-12)
