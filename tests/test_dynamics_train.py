@@ -270,11 +270,34 @@ def test_tracking_matvecs_count_every_product_including_trace_probes():
     assert withp.matvecs[0] - plain.matvecs[0] == 40
     np.testing.assert_array_equal(withp.top[0], plain.top[0])
     # and the eigensolve's own count is what top_eigenpairs reports for the same operator
-    from hessref.train.tracking import CACHE_BYTES
-
-    op = hr.hessian_operator(model, model.init(3), X, Y, loss="mse", cache_bytes=CACHE_BYTES)
-    ref = spectrum.top_eigenpairs(
-        op, 1, method="lanczos", tol=Tracking().tol, rng=np.random.default_rng(4)
-    )
+    # (Ritz residuals: no extra product for the residual check)
+    op = hr.hessian_operator(model, model.init(3), X, Y, loss="mse")
+    kw = dict(method="lanczos", tol=Tracking().tol, rng=4)
+    ref = spectrum.top_eigenpairs(op, 1, residuals="ritz", **kw)
     assert plain.matvecs[0] == ref.num_matvecs
     assert plain.top[0, 0] == ref.values[0]
+    assert plain.residuals[0, 0] == ref.residuals[0]
+    exact = spectrum.top_eigenpairs(op, 1, residuals="exact", **kw)
+    assert exact.num_matvecs == ref.num_matvecs + 1
+    assert abs(exact.residuals[0] - ref.residuals[0]) <= 1e-13 * abs(ref.values[0])
+
+
+def test_tracking_warm_start_from_the_previous_record_saves_products():
+    # two records at the same θ: the second starts from the first's eigenvectors (plus
+    # WARM_NOISE of a random vector), so it needs fewer products for the same pairs
+    from hessref.train.tracking import Tracker
+
+    X, y = data.gaussian_mixture(80, 3, 5, rng=1)
+    model = hr.MLP([5, 12, 12, 3], activation="tanh")
+    theta = model.init(2)
+    args = dict(model=model, X=X, y=y, loss="cross_entropy", reduction="mean")
+    tracker = Tracker(Tracking(top_k=3, smallest=True, rng=0), args, model.num_params)
+    tracker.record(0, theta)
+    tracker.record(1, theta)
+    first, second = tracker.rows
+    assert second["matvecs"] < first["matvecs"]
+    ev = spectrum.eigenvalues(hr.hessian(model, theta, X, y, loss="cross_entropy"))
+    scale = np.abs(ev).max()
+    for row in (first, second):
+        np.testing.assert_allclose(row["top"], ev[:3], rtol=0, atol=1e-10 * scale)
+        assert abs(row["smallest"] - ev[-1]) <= 1e-10 * scale

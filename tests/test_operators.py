@@ -598,6 +598,49 @@ def test_one_validation_pass_and_one_finite_scan_per_product(monkeypatch):
         assert calls == {"check": 1, "scan": 1}, how
 
 
+@pytest.mark.parametrize("method", ["lanczos", "block", "arpack"])
+def test_one_finite_scan_per_product_inside_top_eigenpairs(monkeypatch, method):
+    """A top_eigenpairs run over a curvature operator scans each product once.
+
+    The operator scans its own sums (``checks_output = True``), so the spectrum wrapper
+    skips its scan: operator scans = operator products, spectrum scans = 0. A plain
+    LinearOperator that makes no such promise keeps the spectrum scan on every product.
+    """
+    import hessref.operators.curvature as curvature
+    import hessref.spectrum._operator as spectrum_operator
+
+    calls = {"products": 0, "scan": 0, "spectrum_scan": 0}
+    scanner, spectrum_scanner = curvature.all_finite, spectrum_operator.all_finite
+
+    def counting_scan(total):
+        calls["scan"] += 1
+        return scanner(total)
+
+    def counting_spectrum_scan(Y):
+        calls["spectrum_scan"] += 1
+        return spectrum_scanner(Y)
+
+    monkeypatch.setattr(curvature, "all_finite", counting_scan)
+    monkeypatch.setattr(spectrum_operator, "all_finite", counting_spectrum_scan)
+    model, theta, X, y = make_case([3, 4, 2], "tanh", "cross_entropy", N=7, seed=24)
+    op = hessian_operator(model, theta, X, y, loss="cross_entropy", batch_size=3)
+    apply = op._apply
+
+    def counting_apply(V):
+        calls["products"] += 1
+        return apply(V)
+
+    monkeypatch.setattr(op, "_apply", counting_apply)
+    found = hr.spectrum.top_eigenpairs(op, 2, method=method, rng=0)
+    assert calls["products"] > 2 and calls["scan"] == calls["products"], calls
+    assert calls["spectrum_scan"] == 0
+    assert found.residuals.max() < 1e-8
+    calls.update(products=0, scan=0, spectrum_scan=0)
+    plain = spla.LinearOperator(op.shape, matvec=op.matvec, matmat=op.matmat, dtype=np.float64)
+    hr.spectrum.top_eigenpairs(plain, 2, method=method, rng=0)
+    assert calls["spectrum_scan"] == calls["products"] == calls["scan"] > 2, calls
+
+
 @pytest.mark.parametrize("mode", ["hessian", "ggn", "residual"])
 def test_default_cache_is_on_bounded_and_bit_identical(mode):
     """Default budget keeps state; cache_bytes=0 keeps none; the bits are the same."""

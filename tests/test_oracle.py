@@ -618,3 +618,23 @@ def test_fixture_errors(tmp_path):
         tmp_path / "r.npz", sizes=[2, 3, 2], activation="tanh", loss="mse", num_samples=4, rng=1
     )
     assert oracle.load_fixture(p)["metadata"]["spec"]["seed"] == 1
+
+
+def test_bundle_one_dense_pass_matches_three_single_passes():
+    """reference_bundle's H, G, R (one pass, dense_curvatures) are bit-identical to three
+    separate single-kind passes, and so are the traces and eigenvalues built on them."""
+    from hessref.core.dense import dense_curvature
+    from hessref.core.problem import make_problem
+
+    cases = oracle.fixture_catalogue()
+    picked = [c for c in cases if c.placement == ""]
+    picked = picked[:: max(1, len(picked) // 5)][:5]
+    picked += [c for c in cases if c.placement][:1]
+    assert {c.loss for c in picked} == {"mse", "cross_entropy"}
+    for case in picked:
+        model, theta, X, y = case.build()
+        b = oracle.reference_bundle(model, theta, X, y, loss=case.loss, reduction=case.reduction)
+        p = make_problem(model, theta, X, y, case.loss, case.reduction)
+        for kind, got in (("hessian", b.H), ("ggn", b.G), ("residual", b.R)):
+            assert np.array_equal(got, dense_curvature(p, kind)), (case.name, kind)
+        assert b.trace_R == float(np.trace(dense_curvature(p, "residual")))

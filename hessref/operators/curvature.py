@@ -109,6 +109,10 @@ class CurvatureOperator(LinearOperator):
     :meth:`close` (or ``with op:``) releases data held on a dask cluster.
     """
 
+    #: Each product's result is scanned for NaN/inf here (a ValueError if any): the
+    #: spectrum layer reads this and skips its own scan, so one scan per product.
+    checks_output = True
+
     #: The per-chunk hook Σ_{i ∈ chunk} s M_i V (module level, so executors can pickle it).
     chunk_matmat = staticmethod(chunk_matmat)
 

@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from hessref.core.dense import dense_curvature
+from hessref.core.dense import chunk_workspace_bytes, dense_curvatures
+from hessref.core.kinds import Curvature
 from hessref.core.losses import reduction_scale
 from hessref.core.mlp import MLP, backprop_seeds, forward
 from hessref.core.problem import check_model, make_problem
@@ -247,11 +248,12 @@ def reference_bundle(
     elif density_sigma is not None:
         raise ValueError("density_sigma: given without density_grid; pass both or neither")
     model, P = p.model, p.model.num_params
-    check_dense_fits("reference_bundle", P, 4 + 2 * eigenvectors)
+    # H, G, R in one pass (their block sums live together, the eigenvectors come later)
+    workspace = chunk_workspace_bytes(p, 3) - 2 * eigenvectors * 8 * P**2
+    check_dense_fits("reference_bundle", P, 4 + 2 * eigenvectors, max(0, workspace))
 
     first = _first_order(p)
-    H = dense_curvature(p, "hessian")
-    G = dense_curvature(p, "ggn")
+    H, G, R = dense_curvatures(p, (Curvature.H, Curvature.G, Curvature.R))
     lam_H, V_H = _signed_eigh(H, eigenvectors)
     lam_G, V_G = _signed_eigh(G, eigenvectors)
     dens: dict[str, Any] = {"density_grid": None, "density_H": None, "density_G": None}
@@ -260,7 +262,6 @@ def reference_bundle(
         dens["density_grid"] = grid
         dens["density_H"] = exact_density(lam_H, grid, density_sigma).density
         dens["density_G"] = exact_density(lam_G, grid, density_sigma).density
-    R = dense_curvature(p, "residual")
     EF = first.pop("empirical_fisher")
     return ReferenceBundle(
         model=model,

@@ -55,9 +55,18 @@ def _next_block(
 
 
 def block_lanczos_extreme(
-    op: Operator, k: int, which: str, tol: float, b: int, gen: np.random.Generator
+    op: Operator,
+    counts: tuple[int, int],
+    tol: float,
+    b: int,
+    gen: np.random.Generator,
+    Q0: Array | None = None,
 ) -> tuple[Array, Array, Array]:
-    """The k wanted Ritz pairs of block Lanczos (block size b) once converged.
+    """The wanted Ritz pairs of block Lanczos (block size b) once converged.
+
+    ``counts`` = (n_top, n_low): the n_top largest and the n_low smallest pairs (either
+    may be 0; k = n_top + n_low below). ``Q0`` (P, b) with orthonormal columns is the
+    start block (default: the Q factor of a standard normal block from ``gen``).
 
     Stops when every wanted Ritz pair (θ_i, y_i = Q s_i) has residual
     ‖A y_i − θ_i y_i‖ = ‖B_j S[last block, i]‖ ≤ 3·tol·‖T‖ (‖T‖ ≈ ‖A‖: the largest |θ|),
@@ -73,9 +82,10 @@ def block_lanczos_extreme(
         The Ritz residuals ‖B_j S[last block, i]‖ (= ‖A y_i − θ_i y_i‖ in exact
         arithmetic; 0 when the basis spans the whole space).
     """
-    P = op.P
+    P, (n_top, n_low) = op.P, counts
+    k = n_top + n_low
     Q, T = _grow(np.empty((P, 0)), np.empty((0, 0)), min(P, max(4 * b, 64)))
-    Q[:, :b] = np.linalg.qr(gen.standard_normal((P, b)))[0]
+    Q[:, :b] = np.linalg.qr(gen.standard_normal((P, b)))[0] if Q0 is None else Q0
     n, bcur = 0, b  # columns of Q already multiplied by A; size of the current block
     while True:
         cur = slice(n, n + bcur)
@@ -85,7 +95,7 @@ def block_lanczos_extreme(
         W = _orthogonalize(Q[:, : n + bcur], W)  # full reorthogonalization (removes Q_j A_j, …)
         n += bcur
         theta, S = scipy.linalg.eigh(T[:n, :n], check_finite=False)
-        wanted = slice(n - k, n) if which == "largest" else slice(0, k)
+        wanted = _wanted(n, n_top, n_low)
         if n == P:  # Q spans everything: the Ritz pairs are exact
             return theta[wanted], Q[:, :n] @ S[:, wanted], np.zeros(k)
         scale, bnext = float(np.max(np.abs(theta))), min(b, P - n)
@@ -99,6 +109,15 @@ def block_lanczos_extreme(
         T[n : n + bnext, n - bcur : n] = B
         T[n - bcur : n, n : n + bnext] = B.T
         bcur = bnext
+
+
+def _wanted(n: int, n_top: int, n_low: int) -> slice | NDArray[np.intp]:
+    """Indices of the wanted pairs among n ascending Ritz values (a slice for one end)."""
+    if n_low == 0:
+        return slice(max(n - n_top, 0), n)
+    if n_top == 0:
+        return slice(0, n_low)
+    return np.r_[0 : min(n_low, n), max(n - n_top, n_low) : n]  # k of them once n ≥ k
 
 
 def _grow(Q: Array, T: Array, cap: int) -> tuple[Array, Array]:
