@@ -7,12 +7,14 @@ Every approximation here is a weighted second moment of backpropagated output ve
 
 and the variants differ only in S (docs/theory.md (19.2)):
 
-| fisher_type | seeds S_i | M |
-|---|---|---|
-| ``"type-2"``  | the loss Hessian factor B_i (d_L rows, B_iᵀB_i = A_i) | G, exactly |
-| ``"mc"``      | ∇_f ℓ(f_i, ỹ_{i,t}) / √T for T draws ỹ ∼ p(· \\| f_i) | unbiased for G |
-| ``"empirical"`` | r_i = ∇_f ℓ(f_i, y_i), the true label's gradient | empirical Fisher |
-| ``"fgn"``     | √(q/(1−q)) (e_y − p), q = p_y (cross-entropy only) | FGN (19.9) |
+``"type-2"``
+    S_i = the loss Hessian factor B_i (d_L rows, B_iᵀB_i = A_i); M = G exactly.
+``"mc"``
+    S_i = ∇_f ℓ(f_i, ỹ_{i,t}) / √T for T draws ỹ ∼ p(· | f_i); M is unbiased for G.
+``"empirical"``
+    S_i = r_i = ∇_f ℓ(f_i, y_i), the true label's gradient; M is the empirical Fisher.
+``"fgn"``
+    S_i = √(q/(1−q)) (e_y − p), q = p_y (cross-entropy only); M is the FGN (19.9).
 """
 
 from __future__ import annotations

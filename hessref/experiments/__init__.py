@@ -2,37 +2,42 @@
 
 Layout
 ------
-=====================  ===================================================================
-module                 contents
-=====================  ===================================================================
-``framework``          :class:`Experiment`, :func:`register`, :func:`run_experiment`
-                       (read its docstring to add an experiment)
-``result``             :class:`ExperimentResult`, strict JSON (NaN/Infinity -> null)
-``rules``              verdict rules (``Compare``, ``Ref``, ``Monotone``, ``AllOf``) and
-                       ``Verdict`` (claim, source, role) with generated statements
-``stats``              Wilson intervals, medians/IQR, seed ranges, the label of each role
-``counting``           every outlier-counting rule side by side (``count_all``)
-``figures``            drawing helpers for the figures experiments declare
-``baselines``          outlier counts with margin; null baselines (init, shuffled labels)
-``common``             THE mixture setting (:data:`MIXTURE`) and shared MLP steps
-``demo``               ``demo``: what ``hessref demo`` computes
-``sagun2016``          ``data-complexity`` (Sagun, Bottou, LeCun 2016, arXiv:1611.07476)
-``sagun2017``          ``bulk-vs-width``, ``hessian-split`` (Sagun et al. 2017,
-                       arXiv:1706.04454)
-``sagun2017_outliers`` ``init-vs-trained``, ``outliers-vs-classes`` (Sagun et al. 2017)
-``batch_size``         ``small-vs-large-batch`` (Sagun et al. 2017, §4)
-``factors``            ``data-vs-architecture`` (crossed design), ``sample-size``
-``loss_activation``    ``loss-and-activation`` (ReLU/tanh + CE, ReLU + MSE)
-``sagun2017_table1``   ``sagun2017-table1``: Sagun et al. 2017, App. A, Table 1, all 19 rows,
-                       every counter next to the paper's printed count
-``mnist1d``            ``mnist1d-outliers``, ``mnist1d-bulk-vs-width`` on MNIST-1D (only with
-                       the optional package ``mnist1d``: ``pip install hessref[mnist1d]``)
-memorization_traces    ``memorization-traces`` (layer-trace CUSUM; arXiv:2605.25674, read
-                       as issue 23 states it)
-local_sgd_subspace     ``local-sgd-subspace`` (Local-SGD gaps vs the top-k of H;
-                       arXiv:2605.27739, read as issue 23 states it)
-``approx_quality``     ``kfac-quality``: K-FAC, EK-FAC, Fisher variants, FGN vs the exact G
-=====================  ===================================================================
+=======================  ===================================================================
+module                   contents
+=======================  ===================================================================
+``framework``            :class:`Experiment`, :func:`register`, :func:`run_experiment`
+                         (read its docstring to add an experiment)
+``result``               :class:`ExperimentResult`, strict JSON (NaN/Infinity -> null)
+``rules``                verdict rules (``Compare``, ``Ref``, ``Monotone``, ``AllOf``) and
+                         ``Verdict`` (claim, source, role) with generated statements
+``stats``                Wilson intervals, medians/IQR, seed ranges, the label of each role
+``counting``             every outlier-counting rule side by side (``count_all``)
+``figures``              drawing helpers for the figures experiments declare
+``baselines``            outlier counts with margin; null baselines (init, shuffled labels)
+``common``               THE mixture setting (:data:`MIXTURE`) and shared MLP steps
+``demo``                 ``demo``: what ``hessref demo`` computes
+``sagun2016``            ``data-complexity`` (Sagun, Bottou, LeCun 2016, arXiv:1611.07476)
+``sagun2017``            ``bulk-vs-width``, ``hessian-split`` (Sagun et al. 2017,
+                         arXiv:1706.04454)
+``sagun2017_outliers``   ``init-vs-trained``, ``outliers-vs-classes`` (Sagun et al. 2017)
+``batch_size``           ``small-vs-large-batch`` (Sagun et al. 2017, §4)
+``sign_vs_sgd``          ``sign-vs-sgd`` (iterations to an ℓ1 target, factor-d slope)
+``sign_descent``         the sign-descent quadratics, iterations to target, log-log slopes
+``edge_of_stability``    ``edge-of-stability`` (Cohen et al. 2021, η below 2/λ_max(θ₀))
+``papyan2020``           ``papyan-hierarchy`` (Papyan 2019/2020, terminal phase)
+``random_matrix``        ``random-matrix`` (Marchenko–Pastur, BBP at α ≠ 1)
+``factors``              ``data-vs-architecture`` (crossed design), ``sample-size``
+``loss_activation``      ``loss-and-activation`` (ReLU/tanh + CE, ReLU + MSE)
+``sagun2017_table1``     ``sagun2017-table1``: Sagun et al. 2017, App. A, Table 1, all 19 rows,
+                         every counter next to the paper's printed count
+``mnist1d``              ``mnist1d-outliers``, ``mnist1d-bulk-vs-width`` on MNIST-1D (only with
+                         the optional package ``mnist1d``: ``pip install hessref[mnist1d]``)
+``memorization_traces``  ``memorization-traces`` (layer-trace CUSUM; arXiv:2605.25674, read
+                         as issue 23 states it)
+``local_sgd_subspace``   ``local-sgd-subspace`` (Local-SGD gaps vs the top-k of H;
+                         arXiv:2605.27739, read as issue 23 states it)
+``approx_quality``       ``kfac-quality``: K-FAC, EK-FAC, Fisher variants, FGN vs the exact G
+=======================  ===================================================================
 
 Other modules of this package (e.g. from other work streams) register more experiments
 the same way; :func:`registry` lists them all.
