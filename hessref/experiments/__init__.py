@@ -26,7 +26,8 @@ module                 contents
 =====================  ===================================================================
 
 Other modules of this package (e.g. from other work streams) register more experiments
-the same way; :func:`registry` lists them all.
+the same way; :func:`registry` lists them all. Among them: ``permutation_saddles``
+(``permutation-saddles``, Brea et al. 2019, arXiv:1907.02911).
 
 Every module of this package is imported here, so a module that calls
 :func:`~hessref.experiments.framework.register` at import time is registered
