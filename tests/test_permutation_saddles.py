@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import hessref as hr
-from hessref.experiments import run_experiment
+from hessref.experiments import derive_seeds, run_experiment
 from hessref.experiments.permutation_saddles import (
     _FAST,
     critical_point,
@@ -17,10 +17,15 @@ from hessref.experiments.permutation_saddles import (
 
 @pytest.fixture(scope="module")
 def point():
-    """A Newton-polished critical point of a tanh 2-3-2 MLP (MSE, noisy teacher)."""
-    X, Y = regression_data(_FAST, 11)
+    """A Newton-polished critical point of a tanh 2-3-2 MLP (MSE, noisy teacher).
+
+    The seeds are the experiment's seed 0 (its polish reaches ‖∇L‖ ~ 1e-16; some seeds sit
+    on a degenerate valley where it does not, which the experiment reports as a rate).
+    """
+    sd = derive_seeds(0, "data", "init")
+    X, Y = regression_data(_FAST, sd["data"])
     model = hr.MLP([2, 3, 2], "tanh")
-    theta = critical_point(model, model.init(rng=12), X, Y, _FAST)
+    theta = critical_point(model, model.init(rng=sd["init"]), X, Y, _FAST)
     return model, theta, X, Y
 
 

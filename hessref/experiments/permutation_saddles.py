@@ -157,6 +157,7 @@ class PermutationSaddle:
     lambda_max: float
     original_saddle: int
     kernel_M: int
+    B_indefinite: int
     outputs: int
     lambda_min_emb: dict
     zeros: dict
@@ -203,6 +204,7 @@ def _measure(s: dict, seed: int, progress: Progress) -> PermutationSaddle:
         grad_norm=float(np.linalg.norm(hr.gradient(model, theta, X, Y, loss="mse"))),
         lambda_min=float(ev[0]), lambda_max=float(ev[-1]),
         original_saddle=int(ev[0] < -s["saddle_tol"] * ev[-1]), kernel_M=kernel,
+        B_indefinite=int(B_min < 0 < B_max),
         outputs=s["outputs"], **per,
         zeros_ge_bound={i: int(z >= kernel) for i, z in per["zeros"].items()},
         zeros_ge_outputs={i: int(z >= s["outputs"]) for i, z in per["zeros"].items()},
@@ -245,6 +247,15 @@ def _rules(s: dict) -> list[Verdict]:
     )
     out.append(
         Verdict(
+            "B is indefinite",
+            Compare("B_indefinite", "==", 1),
+            "B of (20.4) has eigenvalues of both signs, so the embedded point is a strict "
+            "saddle at every α ∉ {0, 1} (no α-window of minima)",
+            "docs/theory.md (20.4)",
+        )
+    )
+    out.append(
+        Verdict(
             "polished to a critical point",
             Compare("grad_norm", "<=", Ref("lambda_max", 1e-9)),
             "exact check: ‖∇L‖ ≤ 1e-9·λ_max after Newton polishing",
@@ -256,7 +267,7 @@ def _rules(s: dict) -> list[Verdict]:
 
 
 _FULL: dict[str, Any] = {
-    "samples": 40,
+    "samples": 100,
     "input_dim": 2,
     "teacher_hidden": 4,
     "outputs": 2,
@@ -265,7 +276,7 @@ _FULL: dict[str, Any] = {
     "layer": 1,
     "unit": 0,
     "learning_rate": 0.3,
-    "gd_steps": 3000,
+    "gd_steps": 20000,
     "newton_steps": 400,
     "alphas": [-1.0, -0.5, 0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0],
     "saddle_tol": 1e-6,
@@ -274,7 +285,7 @@ _FULL: dict[str, Any] = {
 }
 _FAST = {
     **_FULL,
-    "samples": 30,
+    "samples": 60,
     "gd_steps": 3000,
     "alphas": [-0.5, 0.0, 0.5, 1.5],
 }
