@@ -226,7 +226,8 @@ def _figure(result: Any, path: Path) -> None:
     fig, (ax,) = new_figure(1, (6.0, 3.5))
     keys = ("spread_change_spike", "spread_change_bulk", "spread_change_random")
     vals = [[p[k] for p in result.per_seed] for k in keys]
-    ax.boxplot(vals, labels=["spike", "bulk", "random"])
+    ax.boxplot(vals)
+    ax.set_xticks([1, 2, 3], ["spike", "bulk", "random"])
     ax.axhline(0, color="0.6", lw=0.8, ls=":")
     ax.set(ylabel="held-out spread change (max − min class accuracy)", title="step direction")
     fig.suptitle(f"{result.name} ({result.mode}, {len(result.seeds)} seeds)")
