@@ -3,7 +3,7 @@
 import numpy as np
 
 import hessref as hr
-from hessref.experiments import get_experiment, run_experiment
+from hessref.experiments import run_experiment
 from hessref.experiments.hessian_surgery import (
     class_accuracies,
     class_margin_gradients,

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import hessref as hr
-from hessref.experiments import derive_seeds, get_experiment, run_experiment
+from hessref.experiments import derive_seeds, run_experiment
 from hessref.experiments.permutation_saddles import (
     _FAST,
     critical_point,

@@ -258,9 +258,9 @@ def _rules(s: dict) -> list[Verdict]:
         Verdict(
             "polished to a critical point",
             Compare("grad_norm", "<=", Ref("lambda_max", 1e-9)),
-            "exact check: ‖∇L‖ ≤ 1e-9·λ_max after Newton polishing",
-            "docs/theory.md (20.2)",
-            role="identity",
+            "the GD + damped-Newton polish reaches ‖∇L‖ ≤ 1e-9·λ_max (a precondition of the "
+            "rows above, not an identity: some seeds sit on a degenerate valley where it stalls)",
+            "not in paper (precondition)",
         )
     )
     return out
