@@ -24,6 +24,7 @@ import hessref as hr
 from hessref import data
 from hessref.experiments.framework import Experiment, Progress, derive_seeds, register
 from hessref.experiments.rules import Compare, Ref, Verdict
+from hessref.spectrum import eigenvalues
 from hessref.train import train
 
 PAPER = "arXiv:2605.07790 (as the issue reads it)"
@@ -162,7 +163,8 @@ def _measure(s: dict, seed: int, progress: Progress) -> Surgery:
         lr, steps = s["learning_rate"], s["steps"]
         res = train(model, theta0, X, y, loss="cross_entropy", lr=lr, steps=steps)
         theta = res.theta
-        lam, U = np.linalg.eigh(hr.hessian(model, theta, X, y, loss="cross_entropy"))
+        lam, U = eigenvalues(hr.hessian(model, theta, X, y, loss="cross_entropy"), vectors=True)
+        lam, U = lam[::-1], U[:, ::-1]  # ascending, as the bases below read them
         grads = class_margin_gradients(model, theta, X, y, C)
         acc = class_accuracies(model, theta, X, y, C)
         gauss = np.random.default_rng(sd["random"]).normal(size=(len(theta), k))

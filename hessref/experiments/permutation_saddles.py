@@ -31,10 +31,16 @@ from threadpoolctl import threadpool_limits
 import hessref as hr
 from hessref.experiments.framework import Experiment, Progress, derive_seeds, register
 from hessref.experiments.rules import Compare, Ref, Verdict
+from hessref.spectrum import eigenvalues
 from hessref.train import train
 
 PAPER = "Brea et al. 2019 (arXiv:1907.02911)"
 SRC = "Brea et al. 2019 (read by us; theorems derived in docs/theory.md §20)"
+
+
+def ascending(A) -> np.ndarray:
+    """All eigenvalues of the symmetric ``A``, ascending (hessref.spectrum.eigenvalues reversed)."""
+    return eigenvalues(A)[::-1]
 
 
 # ------------------------------------------------------------------------------ embedding
@@ -138,7 +144,7 @@ def critical_point(model: hr.MLP, theta0, X, Y, s: dict) -> np.ndarray:
     for _ in range(s["newton_steps"]):
         g = hr.gradient(model, theta, X, Y, loss="mse")
         H = hr.hessian(model, theta, X, Y, loss="mse")
-        shift = max(mu, 1e-8 - np.linalg.eigvalsh(H)[0], 0.0)
+        shift = max(mu, 1e-8 - ascending(H)[0], 0.0)
         trial = theta - np.linalg.solve(H + shift * np.eye(len(g)), g)
         if hr.loss(model, trial, X, Y, loss="mse") <= hr.loss(model, theta, X, Y, loss="mse"):
             theta, mu = trial, mu / 10
@@ -171,7 +177,7 @@ class PermutationSaddle:
 
 def _embedded_row(model, theta, X, Y, s: dict, alpha: float, B_min: float) -> dict:
     wide, tw = embed(model, theta, s["layer"], s["unit"], alpha)
-    ev = np.linalg.eigvalsh(hr.hessian(wide, tw, X, Y, loss="mse"))
+    ev = ascending(hr.hessian(wide, tw, X, Y, loss="mse"))
     tol = s["saddle_tol"] * ev[-1]
     # (20.4): the split direction's Rayleigh quotient, an upper bound on λ_min
     split = alpha * (1 - alpha) * B_min / (alpha**2 + (1 - alpha) ** 2)
@@ -191,11 +197,11 @@ def _measure(s: dict, seed: int, progress: Progress) -> PermutationSaddle:
     model = hr.MLP([s["input_dim"], s["hidden"], s["outputs"]], "tanh")
     with threadpool_limits(limits=1, user_api="blas"):
         theta = critical_point(model, model.init(rng=sd["init"]), X, Y, s)
-        ev = np.linalg.eigvalsh(hr.hessian(model, theta, X, Y, loss="mse"))
+        ev = ascending(hr.hessian(model, theta, X, Y, loss="mse"))
         M, B = split_matrices(model, theta, X, Y, s["layer"], s["unit"])
         sv = np.linalg.svd(M, compute_uv=False)
         kernel = int(M.shape[1] - np.sum(sv > s["rank_tol"] * max(sv[0], 1e-300)))
-        B_min, B_max = np.linalg.eigvalsh(B)[[0, -1]]
+        B_min, B_max = ascending(B)[[0, -1]]
         rows = {str(i): _embedded_row(model, theta, X, Y, s, a, B_min if a * (1 - a) > 0 else B_max)
                 for i, a in enumerate(s["alphas"])}  # fmt: skip
     progress(f"seed {seed}: |g| {np.linalg.norm(hr.gradient(model, theta, X, Y, loss='mse')):.2g}")
