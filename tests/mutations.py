@@ -1120,6 +1120,31 @@ MUTATIONS: list[Mutation] = [
         ["tests/test_oracle.py"],
         "the reference bundle's R is a second G",
     ),
+    # --- papers-a ---
+    M(
+        "permutation_split_not_complementary",
+        "hessref/experiments/permutation_saddles.py",
+        "V[:, unit] = alpha * v",
+        "V[:, unit] = (1.0 - alpha) * v",
+        ["tests/test_permutation_saddles.py"],
+        "unit duplication splits the outgoing weights (1 − α) / (1 − α): the function changes",
+    ),
+    M(
+        "permutation_B_without_second_derivative",
+        "hessref/experiments/permutation_saddles.py",
+        "B = (abar * (d2 * (r @ v))[:, None]).T @ abar",
+        "B = (abar * (d1 * (r @ v))[:, None]).T @ abar",
+        ["tests/test_permutation_saddles.py"],
+        "the split-curvature matrix B of (20.4) with σ′ instead of σ″",
+    ),
+    M(
+        "surgery_margin_derivative_sign",
+        "hessref/experiments/hessian_surgery.py",
+        "D = -w / Z",
+        "D = w / Z",
+        ["tests/test_hessian_surgery.py"],
+        "the derivative of the smooth margin with the wrong sign on the competing classes",
+    ),
 ]
 
 

@@ -37,6 +37,8 @@ module                   contents
 ``local_sgd_subspace``   ``local-sgd-subspace`` (Local-SGD gaps vs the top-k of H;
                          arXiv:2605.27739, read as issue 23 states it)
 ``approx_quality``       ``kfac-quality``: K-FAC, EK-FAC, Fisher variants, FGN vs the exact G
+``permutation_saddles``  ``permutation-saddles`` (unit duplication; arXiv:1907.02911)
+``hessian_surgery``      ``hessian-surgery`` (spike steps; arXiv:2605.07790 as issue 23 reads it)
 =======================  ===================================================================
 
 Other modules of this package (e.g. from other work streams) register more experiments
