@@ -87,3 +87,14 @@ def test_planted_reference_in_a_repository_copy_fails(tmp_path: Path) -> None:
     assert ("mod.py", "docs/theory.md has no section §99") in problems
     # and every "Test:" citation of docs/theory.md that names a file missing here is flagged
     assert any(o.path == THEORY and o.problem == "cited test does not exist" for o in found)
+
+
+def test_the_introduction_names_every_section() -> None:
+    """The introduction's "numbered §1–§N" is the last numbered section heading."""
+    import re
+
+    text = (ROOT / THEORY).read_text()
+    stated = int(re.search(r"numbered §1–§(\d+)", text).group(1))
+    headings = [int(n) for n in re.findall(r"^## (\d+)\. ", text, flags=re.M)]
+    assert headings == list(range(1, len(headings) + 1))
+    assert stated == headings[-1]
