@@ -199,8 +199,8 @@ MUTATIONS: list[Mutation] = [
     M(
         "ce_matvec",
         "hessref/core/losses.py",
-        "return p * (U - np.sum(U * p, axis=-1, keepdims=True))",
-        "return p * U",
+        "out = P * (U - np.sum(U * P, axis=-1, keepdims=True))",
+        "out = P * U",
         LOSS + OPS,
         "CE A u = p ⊙ u (drops −p pᵀu)",
     ),
@@ -1144,6 +1144,15 @@ MUTATIONS: list[Mutation] = [
         "D = w / Z",
         ["tests/test_hessian_surgery.py"],
         "the derivative of the smooth margin with the wrong sign on the competing classes",
+    ),
+    # --- lead: CE at saturation ---
+    M(
+        "ce_rest_by_subtraction",
+        "hessref/core/losses.py",
+        "return rows, m, others.sum(axis=1)",
+        "return rows, m, 1.0 - p[rows, m]",
+        ["tests/test_losses.py"],
+        "1 − p_m computed by subtraction: relative error ε/δ near a one-hot softmax",
     ),
 ]
 

@@ -88,3 +88,31 @@ def test_reduction_scale():
 def test_unknown_loss_lists_valid_names():
     with pytest.raises(ValueError, match="loss: unknown loss 'nll'.*'mse'.*'cross_entropy'"):
         get_loss("nll")
+
+
+def test_cross_entropy_derivatives_keep_full_relative_precision_at_saturation():
+    """Near one-hot softmax (p_m = 1 − δ, δ down to e^-36) r, A, A u and B against mpmath at
+    60 digits: the float 1 − p_m would carry a relative error ε/δ ≈ 1e0 here, so every
+    entry that involves 1 − p_m is summed from the other classes instead."""
+    mp = mpmath
+    mp.mp.dps = 60
+    F = np.array([[36.0, 0.0, -3.0, 1.5], [0.3, -0.2, 0.1, 0.0], [-2.0, 30.0, 29.0, 1.0]])
+    y = np.array([0, 2, 1])
+    U = np.random.default_rng(0).normal(size=(3, 5, 4))
+    ce = get_loss("cross_entropy")
+    at = ce.at(F, y)
+    for i in range(3):
+        e = [mp.e ** mp.mpf(f) for f in F[i]]
+        p = [v / sum(e) for v in e]
+        A = mp.matrix([[(p[a] if a == b else 0) - p[a] * p[b] for b in range(4)] for a in range(4)])
+        A_f = np.array(A.tolist(), dtype=float)
+        r_f = np.array([float(p[c] - (c == y[i])) for c in range(4)])
+        np.testing.assert_allclose(at.r[i], r_f, rtol=1e-14, atol=0)
+        np.testing.assert_allclose(ce.gradient(F, y)[i], r_f, rtol=1e-14, atol=0)
+        np.testing.assert_allclose(at.hessian()[i], A_f, rtol=1e-14, atol=1e-300)
+        Au = np.array((A * mp.matrix(U[i].T.tolist())).T.tolist(), dtype=float)  # (5, 4)
+        np.testing.assert_allclose(at.hessian_matvec(U)[i], Au, rtol=1e-13, atol=0)
+        B = at.hessian_factor()[i]
+        np.testing.assert_allclose(B.T @ B, A_f, rtol=1e-12, atol=1e-15 * np.abs(A_f).max())
+        m = int(np.argmax(F[i]))
+        assert B[m, m] == pytest.approx(float(mp.sqrt(p[m]) * (1 - p[m])), rel=1e-14)

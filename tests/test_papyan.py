@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 import hessref as hr
@@ -163,8 +163,21 @@ def test_class_sums_by_seed_backprop_equal_per_sample_jacobians(prob) -> None:
     assert np.abs(small.logit_means - full.logit_means).max() <= EXACT * scale
 
 
+_SATURATED = (  # hypothesis found it: p within 5e-7 of one-hot, G₃ ≈ 1e-31; the CE product's
+    # 1 − p_m by subtraction put a 1.6e-14 floor under the matrix-free G₃ (6.5e-15 > 5.1e-15)
+    hr.MLP([3, 1, 2, 2], activation="relu"),
+    np.array(
+        [-0.77190078, -0.89710518, 1.51609407, 0.56659683, 1.68098736, 2.9255951, -1.6163866]
+        + [-1.29007203, 0.82793455, 1.64814625, -0.62852901, -0.45564766, 0.51530601, -0.58991794]
+    ),
+    np.array([[-0.51132606, -0.90945194, 2.40979684], [0.52782209, -1.15125541, 1.04280269]]),
+    np.array([1, 0]),
+)
+
+
 @settings(max_examples=10)
 @given(prob=problems(max_classes=4))
+@example(prob=_SATURATED)
 def test_outlier_bounds_bracket_dense_eigenvalues(prob) -> None:
     """Matrix-free bounds: eig(Gram G₁)_j ≤ eig(Gram G₀₁₂)_j ≤ λ_j(G) ≤ that + λ_max(G₃),
     and λ_max(G₃) agrees with the dense G₃ (Lanczos at tol 1e-10, so 1e-8 relative)."""

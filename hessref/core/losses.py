@@ -82,9 +82,25 @@ def _mse_at(F: Array, Y: Array) -> LossAt:
 # --- softmax cross-entropy, ℓ = −log softmax(f)_y ---------------------------------------
 
 
+def _largest_and_rest(p: Array) -> tuple[Array, Array, Array]:
+    """(rows, m, 1 − p_m) with m = argmax_c p_c and 1 − p_m = Σ_{c≠m} p_c summed directly.
+
+    Near saturation p_m = 1 − δ and the float 1 − p_m has an absolute error of ε, a
+    relative error of ε/δ; every other p_c ≤ ½, so 1 − p_c is accurate as computed.
+    """
+    rows = np.arange(p.shape[0])
+    m = p.argmax(axis=1)
+    others = p.copy()
+    others[rows, m] = 0.0
+    return rows, m, others.sum(axis=1)
+
+
 def _ce_residual(p: Array, y: NDArray[np.int64]) -> Array:
     r = p.copy()
     r[np.arange(p.shape[0]), y] -= 1.0
+    rows, m, rest = _largest_and_rest(p)
+    true_is_largest = m == y
+    r[rows[true_is_largest], m[true_is_largest]] = -rest[true_is_largest]  # p_y − 1 = −Σ_{c≠y} p_c
     return r
 
 
@@ -92,18 +108,32 @@ def _ce_hessian_of(p: Array) -> Array:
     A = -p[:, :, None] * p[:, None, :]
     idx = np.arange(p.shape[1])
     A[:, idx, idx] += p
+    rows, m, rest = _largest_and_rest(p)
+    A[rows, m, m] = p[rows, m] * rest  # p_m − p_m² without the cancellation
     return A
 
 
 def _ce_matvec_of(p: Array, U: Array) -> Array:
     # (diag(p) - p pᵀ) u = p ⊙ (u - pᵀu), batched over the K directions of U (N, K, k)
-    p = p[:, None, :]
-    return p * (U - np.sum(U * p, axis=-1, keepdims=True))
+    P = p[:, None, :]
+    out = P * (U - np.sum(U * P, axis=-1, keepdims=True))
+    # the largest class's entry, p_m((1 − p_m) u_m − Σ_{c≠m} p_c u_c), without the
+    # cancellation of u_m − pᵀu when p_m ≈ 1 (the others' entries carry no such loss)
+    rows, m, rest = _largest_and_rest(p)
+    others = p.copy()
+    others[rows, m] = 0.0
+    u_m = U[rows, :, m]  # (N, K)
+    out[rows, :, m] = p[rows, m][:, None] * (
+        rest[:, None] * u_m - np.einsum("nkc,nc->nk", U, others)
+    )
+    return out
 
 
 def _ce_factor_of(p: Array) -> Array:
     k = p.shape[1]
     B = np.eye(k)[None, :, :] - p[:, None, :]  # row c: e_c − p
+    rows, m, rest = _largest_and_rest(p)
+    B[rows, m, m] = rest  # 1 − p_m, summed from the other classes
     return B * np.sqrt(p)[:, :, None]  # row c scaled by √p_c
 
 
