@@ -14,6 +14,9 @@
 # # Solutions to tutorial 10 — Permutation saddles and Hessian surgery
 
 # %%
+import os
+
+import matplotlib.pyplot as plt
 import numpy as np
 from threadpoolctl import threadpool_limits
 
@@ -23,6 +26,19 @@ from hessref.experiments import hessian_surgery as surgery
 from hessref.experiments import permutation_saddles as ps
 
 threadpool_limits(limits=1, user_api="blas")
+TUTORIAL = "solution10"
+_here = os.path.dirname(os.path.abspath(__file__)) if "__file__" in globals() else None
+FIGURES = os.environ.get("HESSREF_FIGURES") or (_here and os.path.join(_here, "figures"))
+
+
+def show(fig, name):
+    """Show ``fig``; save it as FIGURES/{TUTORIAL}_{name}.png when FIGURES is set."""
+    if FIGURES:
+        os.makedirs(FIGURES, exist_ok=True)
+        fig.savefig(os.path.join(FIGURES, f"{TUTORIAL}_{name}.png"), dpi=110, bbox_inches="tight")
+    plt.show()
+
+
 s = ps._FAST
 sd = derive_seeds(0, "data", "init")
 X, Y = ps.regression_data(s, sd["data"])
@@ -66,14 +82,32 @@ ss = surgery._FAST
 sd = derive_seeds(1, "data", "init", "random")
 Xs, ys, Xt, yt = surgery._split_data(ss, sd["data"])
 net = hr.MLP([ss["input_dim"], ss["hidden"], 3], "tanh")
-th = hr.train.train(net, net.init(rng=sd["init"]), Xs, ys, loss="cross_entropy",
-                    lr=ss["learning_rate"], steps=ss["steps"]).theta  # fmt: skip
+th = hr.train.train(
+    net,
+    net.init(rng=sd["init"]),
+    Xs,
+    ys,
+    loss="cross_entropy",
+    lr=ss["learning_rate"],
+    steps=ss["steps"],
+).theta
 lam, U = np.linalg.eigh(hr.hessian(net, th, Xs, ys, loss="cross_entropy"))
 V = U[:, ::-1][:, :2]
 acc = surgery.class_accuracies(net, th, Xs, ys, 3)
 grads = surgery.class_margin_gradients(net, th, Xs, ys, 3)
 d = surgery.constrained_step(grads @ V, V, acc.mean() - acc, 1.0)
 base = surgery.class_accuracies(net, th, Xt, yt, 3).mean()
-for rho in np.linspace(0.1, 2.0, 8):
+rhos = np.linspace(0.1, 2.0, 8)
+mean_change, spread = [], []
+for rho in rhos:
     a = surgery.class_accuracies(net, th + rho * d, Xt, yt, 3)
-    print(f"rho = {rho:.2f}: mean change {a.mean() - base:+.3f}, spread {a.max() - a.min():.3f}")
+    mean_change.append(a.mean() - base)
+    spread.append(a.max() - a.min())
+    print(f"rho = {rho:.2f}: mean change {mean_change[-1]:+.3f}, spread {spread[-1]:.3f}")
+fig, ax = plt.subplots(figsize=(6, 3.5))
+ax.plot(rhos, spread, "o-", label="held-out spread (max − min class accuracy)")
+ax.plot(rhos, mean_change, "s--", label="change in held-out mean accuracy")
+ax.axhline(0.0, color="grey", lw=0.8)
+ax.set_xlabel("step norm ρ along the spike step")
+ax.legend(fontsize=9)
+show(fig, "step_norm")
