@@ -171,28 +171,34 @@ def config_quality(model, theta, X, Y, loss: str, s: dict, rng) -> ConfigQuality
 def train_stages(model, theta0, X, Y, loss: str, s: dict) -> tuple[dict, int]:
     """θ at init, mid (first recorded loss ≤ (L_0 + L_T)/2) and trained; and the mid step."""
     every = max(1, s["steps"] // 20)
-    run = train(model, theta0, X, Y, loss=loss, lr=s["learning_rate"], steps=s["steps"],
-                record_every=every)  # fmt: skip
+    run = train(
+        model, theta0, X, Y, loss=loss, lr=s["learning_rate"], steps=s["steps"], record_every=every
+    )
     half = (run.losses[0] + run.losses[-1]) / 2
     recorded = run.losses[run.recorded_steps]
     j = int(np.argmax(recorded <= half))  # the first recorded step at or below halfway
-    return {"init": run.recorded_thetas[0], "mid": run.recorded_thetas[j],
-            "trained": run.theta}, int(run.recorded_steps[j])  # fmt: skip
+    return {
+        "init": run.recorded_thetas[0],
+        "mid": run.recorded_thetas[j],
+        "trained": run.theta,
+    }, int(run.recorded_steps[j])
 
 
 def _identities(q: dict) -> dict[str, float]:
     """The identity quantities: maxima over every (loss, stage, width) of the seed."""
     cfgs = [(loss, c) for loss, st in q.items() for w in st.values() for c in w.values()]
-    pairs = [(k, e) for _, c in cfgs
-             for k, e in zip(c.errors["kfac"].layer_errors, c.errors["ekfac"].layer_errors,
-                             strict=True)]  # fmt: skip
+    pairs = [
+        (k, e)
+        for _, c in cfgs
+        for k, e in zip(c.errors["kfac"].layer_errors, c.errors["ekfac"].layer_errors, strict=True)
+    ]
     gaps = [c.fgn_psd_gap for _, c in cfgs if c.fgn_psd_gap is not None]
     last = [c.errors["kfac"].layer_errors[-1] for loss, c in cfgs if loss == "mse"]
     return {
         "ekfac_minus_kfac": max(e - k for k, e in pairs),
         "bd_minus_ekfac": max(
             c.errors["block_diagonal"].relative - c.errors["ekfac"].relative for _, c in cfgs
-        ),  # fmt: skip
+        ),
         "mse_last_layer_kfac": max(last) if last else math.nan,
         "fgn_min_gap": min(gaps) if gaps else math.nan,
     }
@@ -211,8 +217,9 @@ def _measure(s: dict, seed: int, progress: Progress) -> ApproxQualitySeed:
             for w in s["widths"]:
                 model = hr.MLP([s["input_dim"], w, w, s["classes"]], s["activation"])
                 Y = targets(y, loss, s["classes"])
-                thetas, mid[loss][f"w{w}"] = train_stages(model, model.init(sd["init"]), X, Y,
-                                                          loss, s)  # fmt: skip
+                thetas, mid[loss][f"w{w}"] = train_stages(
+                    model, model.init(sd["init"]), X, Y, loss, s
+                )
                 for stage, theta in thetas.items():
                     q[loss][stage][f"w{w}"] = config_quality(model, theta, X, Y, loss, s, rng)
                 progress(f"{loss}, width {w}: P = {model.num_params}")
@@ -226,22 +233,38 @@ def _path(loss: str, stage: str, w: int, name: str, field: str) -> str:
 def _identity_rules() -> list[Verdict]:
     t = IDENTITY_TOL
     return [
-        Verdict("EK-FAC ≤ K-FAC per layer", Compare("ekfac_minus_kfac", "<=", t),
-                "EK-FAC's layer blocks are at least as close to G's as K-FAC's (a theorem: "
-                "the refitted eigenvalues minimise the error in K-FAC's eigenbasis)",
-                f"{GEORGE2018} §3; docs/theory.md (19.7)", role="identity"),
-        Verdict("block diagonal ≤ EK-FAC", Compare("bd_minus_ekfac", "<=", t),
-                "the exact block diagonal of G is at least as close to G as EK-FAC (both "
-                "zero the cross-layer blocks; the block diagonal keeps the exact blocks)",
-                "docs/theory.md (19.11)", role="identity"),
-        Verdict("K-FAC last layer exact (MSE)", Compare("mse_last_layer_kfac", "<=", t),
-                "under MSE the backpropagated factor of the last layer is I for every "
-                "sample, so K-FAC's last block equals G's", f"{MG2015}; docs/theory.md (19.10)",
-                role="identity"),
-        Verdict("G − FGN ⪰ 0 (CE)", Compare("fgn_min_gap", ">=", -t),
-                "the true-vs-rest FGN is a PSD under-approximation of G",
-                "docs/theory.md (19.9), Theorem 1", role="identity"),
-    ]  # fmt: skip
+        Verdict(
+            "EK-FAC ≤ K-FAC per layer",
+            Compare("ekfac_minus_kfac", "<=", t),
+            "EK-FAC's layer blocks are at least as close to G's as K-FAC's (a theorem: "
+            "the refitted eigenvalues minimise the error in K-FAC's eigenbasis)",
+            f"{GEORGE2018} §3; docs/theory.md (19.7)",
+            role="identity",
+        ),
+        Verdict(
+            "block diagonal ≤ EK-FAC",
+            Compare("bd_minus_ekfac", "<=", t),
+            "the exact block diagonal of G is at least as close to G as EK-FAC (both "
+            "zero the cross-layer blocks; the block diagonal keeps the exact blocks)",
+            "docs/theory.md (19.11)",
+            role="identity",
+        ),
+        Verdict(
+            "K-FAC last layer exact (MSE)",
+            Compare("mse_last_layer_kfac", "<=", t),
+            "under MSE the backpropagated factor of the last layer is I for every "
+            "sample, so K-FAC's last block equals G's",
+            f"{MG2015}; docs/theory.md (19.10)",
+            role="identity",
+        ),
+        Verdict(
+            "G − FGN ⪰ 0 (CE)",
+            Compare("fgn_min_gap", ">=", -t),
+            "the true-vs-rest FGN is a PSD under-approximation of G",
+            "docs/theory.md (19.9), Theorem 1",
+            role="identity",
+        ),
+    ]
 
 
 def _at_every_width(
@@ -259,26 +282,38 @@ def _claim_rules(s: dict, loss: str, stage: str) -> list[Verdict]:
     a, k, tag = s["max_angle"], s["top_k"], f"{loss}, {stage}"
     every = lambda *args: _at_every_width(s, loss, stage, *args)  # noqa: E731
     return [
-        Verdict(f"{tag}: K-FAC top-{k} eigenspace aligns with G's",
-                every("kfac", "angle_max", "<", a),
-                f"K-FAC captures the dominant curvature of G: its top-{k} eigenvectors span "
-                f"nearly G's (largest principal angle < {a:g} rad, ours, fixed before the run; "
-                "at every width)", f"{MG2015} §3 (qualitative: 'coarse structure')"),
-        Verdict(f"{tag}: K-FAC closer to G than the diagonal",
-                every("kfac", "relative", "<", "diagonal"),
-                "K-FAC approximates G better than a diagonal approximation (relative Frobenius "
-                "error; at every width)", f"{MG2015} §1, §3"),
-        Verdict(f"{tag}: empirical Fisher farther from G than MC Fisher",
-                every("empirical_fisher", "relative", ">", "mc_fisher"),
-                f"the empirical Fisher is a worse approximation of G than the Monte-Carlo "
-                f"Fisher ({s['mc_samples']} label(s) per sample; relative Frobenius error; at "
-                "every width)", f"{KUNSTNER2019} §3-4"),
-        Verdict(f"null {tag}: random PSD top-{k} aligns with G's",
-                every("random_psd", "angle_max", "<", a),
-                "controls for alignment by chance: a random PSD matrix with G's trace and no "
-                "network structure, under the same angle rule (expected to fail)",
-                f"{MG2015} §3", role="null"),
-    ]  # fmt: skip
+        Verdict(
+            f"{tag}: K-FAC top-{k} eigenspace aligns with G's",
+            every("kfac", "angle_max", "<", a),
+            f"K-FAC captures the dominant curvature of G: its top-{k} eigenvectors span "
+            f"nearly G's (largest principal angle < {a:g} rad, ours, fixed before the run; "
+            "at every width)",
+            f"{MG2015} §3 (qualitative: 'coarse structure')",
+        ),
+        Verdict(
+            f"{tag}: K-FAC closer to G than the diagonal",
+            every("kfac", "relative", "<", "diagonal"),
+            "K-FAC approximates G better than a diagonal approximation (relative Frobenius "
+            "error; at every width)",
+            f"{MG2015} §1, §3",
+        ),
+        Verdict(
+            f"{tag}: empirical Fisher farther from G than MC Fisher",
+            every("empirical_fisher", "relative", ">", "mc_fisher"),
+            f"the empirical Fisher is a worse approximation of G than the Monte-Carlo "
+            f"Fisher ({s['mc_samples']} label(s) per sample; relative Frobenius error; at "
+            "every width)",
+            f"{KUNSTNER2019} §3-4",
+        ),
+        Verdict(
+            f"null {tag}: random PSD top-{k} aligns with G's",
+            every("random_psd", "angle_max", "<", a),
+            "controls for alignment by chance: a random PSD matrix with G's trace and no "
+            "network structure, under the same angle rule (expected to fail)",
+            f"{MG2015} §3",
+            role="null",
+        ),
+    ]
 
 
 def _rules(s: dict) -> list[Verdict]:
@@ -287,9 +322,14 @@ def _rules(s: dict) -> list[Verdict]:
 
 
 #: the fields the rules read, labelled at every width (statements name them)
-_RULE_FIELDS = (("kfac", "angle_max"), ("random_psd", "angle_max"), ("kfac", "relative"),
-                ("diagonal", "relative"), ("empirical_fisher", "relative"),
-                ("mc_fisher", "relative"))  # fmt: skip
+_RULE_FIELDS = (
+    ("kfac", "angle_max"),
+    ("random_psd", "angle_max"),
+    ("kfac", "relative"),
+    ("diagonal", "relative"),
+    ("empirical_fisher", "relative"),
+    ("mc_fisher", "relative"),
+)
 
 
 def _quantities(s: dict) -> dict[str, str]:
@@ -315,13 +355,29 @@ def _quantities(s: dict) -> dict[str, str]:
 
 
 FAST: dict[str, Any] = {
-    "classes": 3, "input_dim": 4, "samples": 40, "separation": 3.0, "spread": 1.0,
-    "means": "normal", "standardize": True, "widths": [4, 8], "activation": "tanh",
-    "losses": list(LOSSES), "learning_rate": 0.5, "steps": 200, "top_k": 3,
-    "mc_samples": 1, "max_angle": 0.5,
-}  # fmt: skip
-FULL: dict[str, Any] = {**FAST, "input_dim": 8, "samples": 150, "widths": [8, 16, 24],
-                        "steps": 1000}  # fmt: skip
+    "classes": 3,
+    "input_dim": 4,
+    "samples": 40,
+    "separation": 3.0,
+    "spread": 1.0,
+    "means": "normal",
+    "standardize": True,
+    "widths": [4, 8],
+    "activation": "tanh",
+    "losses": list(LOSSES),
+    "learning_rate": 0.5,
+    "steps": 200,
+    "top_k": 3,
+    "mc_samples": 1,
+    "max_angle": 0.5,
+}
+FULL: dict[str, Any] = {
+    **FAST,
+    "input_dim": 8,
+    "samples": 150,
+    "widths": [8, 16, 24],
+    "steps": 1000,
+}
 
 
 def _setting_text(s: dict) -> str:
@@ -356,8 +412,7 @@ def _error_panel(ax: Any, result: Any, loss: str) -> None:
         if not all(math.isnan(v) for v in med):
             ax.plot(range(len(STAGES)), med, "o-", ms=4, lw=1, label=label, color=f"C{i}")
     ax.set_xticks(range(len(STAGES)), STAGES)
-    ax.set(yscale="log", ylabel="‖M̃ − G‖_F / ‖G‖_F (median over seeds)",
-           title=f"{loss}, width {w}")  # fmt: skip
+    ax.set(yscale="log", ylabel="‖M̃ − G‖_F / ‖G‖_F (median over seeds)", title=f"{loss}, width {w}")
     ax.legend(fontsize="xx-small")
 
 
@@ -371,10 +426,17 @@ def _figure(result: Any, path: Path) -> None:
     k = result.settings["top_k"]
     for i, loss in enumerate(losses):
         _error_panel(axes[2 * i], result, loss)
-        series = {label: [by_name[name.format(tag=f"{loss}, {st}", k=k)] for st in STAGES]
-                  for label, name in _CLAIM_SERIES.items()}  # fmt: skip
-        rates_panel(axes[2 * i + 1], list(range(len(STAGES))), series,
-                    "stage (0 init, 1 mid, 2 trained)", f"claim rates, {loss}")  # fmt: skip
+        series = {
+            label: [by_name[name.format(tag=f"{loss}, {st}", k=k)] for st in STAGES]
+            for label, name in _CLAIM_SERIES.items()
+        }
+        rates_panel(
+            axes[2 * i + 1],
+            list(range(len(STAGES))),
+            series,
+            "stage (0 init, 1 mid, 2 trained)",
+            f"claim rates, {loss}",
+        )
     fig.suptitle(f"{result.name} ({result.mode}, {len(result.seeds)} seeds)")
     save(fig, path)
 

@@ -60,6 +60,13 @@ def _trained_split(model, theta, X, y, s) -> tuple[dict, dict[str, np.ndarray]]:
     return checks, ev
 
 
+def _timed(fn, *args):
+    """Call ``fn(*args)``; return its result and the wall-clock seconds it took."""
+    t = time.perf_counter()
+    out = fn(*args)
+    return out, time.perf_counter() - t
+
+
 def _measure(s: dict, seed: int, progress: Progress) -> dict[str, Any]:
     sd = derive_seeds(seed, "data", "init", "shuffle")
     X, y = mixture_data(s, sd["data"])
@@ -67,15 +74,9 @@ def _measure(s: dict, seed: int, progress: Progress) -> dict[str, Any]:
     theta0 = model.init(sd["init"])
     Y = targets(y, s["loss"], s["classes"])  # the curvature's targets: one-hot floats for MSE
     progress(f"MLP {'-'.join(map(str, model.sizes))}, P = {model.num_params}, N = {len(y)}")
-    t = time.perf_counter()
-    _, ev0 = _dense_spectra(model, theta0, X, Y, s["loss"], "HG")
-    t_init = time.perf_counter() - t
-    t = time.perf_counter()
-    run = train_gd(model, theta0, X, y, s, progress, "training")
-    t_train = time.perf_counter() - t
-    t = time.perf_counter()
-    checks, ev = _trained_split(model, run.theta, X, Y, s)
-    t_trained = time.perf_counter() - t
+    (_, ev0), t_init = _timed(_dense_spectra, model, theta0, X, Y, s["loss"], "HG")
+    run, t_train = _timed(train_gd, model, theta0, X, y, s, progress, "training")
+    (checks, ev), t_trained = _timed(_trained_split, model, run.theta, X, Y, s)
     ys = shuffled_labels(y, sd["shuffle"])
     rs = train_gd(model, theta0, X, ys, s, progress, "shuffled labels")
     accuracy = float((hr.outputs(model, run.theta, X).argmax(axis=1) == y).mean())
@@ -104,39 +105,69 @@ def _measure(s: dict, seed: int, progress: Progress) -> dict[str, Any]:
         "statistics": stats,
         "init_statistics": spectrum_statistics(ev0["H"], top=s["top"], near_zero=s["near_zero"]),
         "eigenvalues": {
-            "H_init": ev0["H"].tolist(), "G_init": ev0["G"].tolist(),
+            "H_init": ev0["H"].tolist(),
+            "G_init": ev0["G"].tolist(),
             **{k: v.tolist() for k, v in ev.items()},
         },
-        "timings_seconds": {"init_curvature": t_init, "training": t_train,
-                            "trained_curvature": t_trained},
-    }  # fmt: skip
+        "timings_seconds": {
+            "init_curvature": t_init,
+            "training": t_train,
+            "trained_curvature": t_trained,
+        },
+    }
 
 
 def _rules(s: dict) -> list[Verdict]:
     C, m = s["classes"], s["min_margin"]
     src = "Sagun et al. 2017 §3.1, Fig. 2"
     return [
-        Verdict("trained H: count = C", count_rule("", C, m),
-                "after training, H has exactly C outliers above the bulk (ratio rule with margin)",
-                src, paper_value="k (text)"),
-        Verdict("null, H at init: count = C", count_rule("init_", C, m),
-                "controls for C outliers made by the data and architecture alone: H at "
-                "initialisation, before training", src, role="null"),
-        Verdict("null, shuffled labels: count = C", count_rule("shuffled_", C, m),
-                "controls for outliers made by training without class structure: H after the "
-                "same training on shuffled labels", src, role="null"),
+        Verdict(
+            "trained H: count = C",
+            count_rule("", C, m),
+            "after training, H has exactly C outliers above the bulk (ratio rule with margin)",
+            src,
+            paper_value="k (text)",
+        ),
+        Verdict(
+            "null, H at init: count = C",
+            count_rule("init_", C, m),
+            "controls for C outliers made by the data and architecture alone: H at "
+            "initialisation, before training",
+            src,
+            role="null",
+        ),
+        Verdict(
+            "null, shuffled labels: count = C",
+            count_rule("shuffled_", C, m),
+            "controls for outliers made by training without class structure: H after the "
+            "same training on shuffled labels",
+            src,
+            role="null",
+        ),
         # Same block engine in three modes: a consistency check of the assembly, not an
         # independent verification (the tests compare H, G, R with autograd and the textbook).
-        Verdict("engine consistency: H = G + R", Compare("split_rel_error", "<=", 1e-10),
-                "the engine's H equals its G + R to rounding (one engine, three modes)",
-                "Sagun et al. 2017 §3", role="identity"),
-        Verdict("G ⪰ 0", Compare("G_min_over_tolerance", ">=", -1.0),
-                "the Gauss-Newton part G is positive semi-definite (convex loss)",
-                "Sagun et al. 2017 §3", role="identity"),
-        Verdict("λ_min(H) ≥ λ_min(R)", Compare("lambda_min_H_minus_R", ">=", 0.0),
-                "with G ⪰ 0, H = G + R has λ_min(H) ≥ λ_min(R) (Weyl)",
-                "Sagun et al. 2017 §3", role="identity"),
-    ]  # fmt: skip
+        Verdict(
+            "engine consistency: H = G + R",
+            Compare("split_rel_error", "<=", 1e-10),
+            "the engine's H equals its G + R to rounding (one engine, three modes)",
+            "Sagun et al. 2017 §3",
+            role="identity",
+        ),
+        Verdict(
+            "G ⪰ 0",
+            Compare("G_min_over_tolerance", ">=", -1.0),
+            "the Gauss-Newton part G is positive semi-definite (convex loss)",
+            "Sagun et al. 2017 §3",
+            role="identity",
+        ),
+        Verdict(
+            "λ_min(H) ≥ λ_min(R)",
+            Compare("lambda_min_H_minus_R", ">=", 0.0),
+            "with G ⪰ 0, H = G + R has λ_min(H) ≥ λ_min(R) (Weyl)",
+            "Sagun et al. 2017 §3",
+            role="identity",
+        ),
+    ]
 
 
 register(

@@ -194,8 +194,16 @@ def _series(model: MLP, thetas, X, y, flipped, s: dict, seed: int):
 
 
 def _run(model, theta0, X, y, flipped, s: dict, seed: int) -> RunTraces:
-    res = train(model, theta0, X, y, loss="cross_entropy", lr=s["learning_rate"],
-                steps=s["steps"], record_every=s["every"])  # fmt: skip
+    res = train(
+        model,
+        theta0,
+        X,
+        y,
+        loss="cross_entropy",
+        lr=s["learning_rate"],
+        steps=s["steps"],
+        record_every=s["every"],
+    )
     exact, est, se, fit = _series(model, res.recorded_thetas, X, y, flipped, s, seed)
     steps = res.recorded_steps.tolist()
     j_exact = first_alarm(exact, s["drift"], s["threshold"])
@@ -204,12 +212,19 @@ def _run(model, theta0, X, y, flipped, s: dict, seed: int) -> RunTraces:
     alarm_step = float(steps[j_hat]) if j_hat >= 0 else float("nan")
     half_step = float(half[0]) if half else float("nan")
     return RunTraces(
-        steps=steps, exact=exact.tolist(), estimate=est.tolist(), stderr=se.tolist(),
-        fit_flipped=fit, final_loss=float(res.losses[-1]), alarm_exact=j_exact >= 0,
-        alarm_hutchinson=j_hat >= 0, alarm_step_hutchinson=alarm_step, half_fit_step=half_step,
+        steps=steps,
+        exact=exact.tolist(),
+        estimate=est.tolist(),
+        stderr=se.tolist(),
+        fit_flipped=fit,
+        final_loss=float(res.losses[-1]),
+        alarm_exact=j_exact >= 0,
+        alarm_hutchinson=j_hat >= 0,
+        alarm_step_hutchinson=alarm_step,
+        half_fit_step=half_step,
         early=bool(j_hat >= 0 and (not half or alarm_step <= half_step)),
         coverage=float(np.mean(np.abs(est - exact) <= 2.0 * se)),
-    )  # fmt: skip
+    )
 
 
 @dataclass(frozen=True)
@@ -223,8 +238,9 @@ class MemorizationSeed:
 
 
 def _mixture(s: dict, separation: float, seed: int):
-    return data.gaussian_mixture(s["samples"], s["classes"], s["input_dim"],
-                                 separation=separation, rng=seed)  # fmt: skip
+    return data.gaussian_mixture(
+        s["samples"], s["classes"], s["input_dim"], separation=separation, rng=seed
+    )
 
 
 def _measure(s: dict, seed: int, progress: Progress) -> MemorizationSeed:
@@ -245,54 +261,96 @@ def _measure(s: dict, seed: int, progress: Progress) -> MemorizationSeed:
     return MemorizationSeed(model.num_params, clean, hard, noisy)
 
 
+def _flip_rules(rho: float) -> list[Verdict]:
+    """The scored claims of one flip fraction ``rho``: both alarms and their timing."""
+    p = f"noisy.{flip_key(rho)}."
+    return [
+        Verdict(
+            f"ρ = {rho}: alarm (Hutchinson)",
+            Compare(p + "alarm_hutchinson", "==", 1),
+            f"with {rho:.0%} of labels flipped, the CUSUM of the Hutchinson layer-trace "
+            "series alarms during training (primary statistic, rule fixed before the "
+            "scored runs)",
+            SOURCE,
+        ),
+        Verdict(
+            f"ρ = {rho}: alarm (exact traces)",
+            Compare(p + "alarm_exact", "==", 1),
+            f"with {rho:.0%} of labels flipped, the same CUSUM on the exact layer traces alarms",
+            SOURCE,
+        ),
+        Verdict(
+            f"ρ = {rho}: alarm before half the flips are fit",
+            AllOf(Compare(p + "alarm_hutchinson", "==", 1), Compare(p + "early", "==", 1)),
+            "the Hutchinson alarm comes no later than the first checkpoint (after step 0) "
+            "from which half of the flipped labels stay fit (detection while memorizing, "
+            "not after; :func:`half_fit_checkpoints`)",
+            SOURCE,
+        ),
+    ]
+
+
+def _null_rules(s: dict) -> list[Verdict]:
+    """The nulls: false alarms on clean labels (both series) and on clean hard data."""
+    return [
+        Verdict(
+            "null: clean labels, alarm (Hutchinson)",
+            Compare("clean.alarm_hutchinson", "==", 1),
+            "false alarms: controls for layer-trace rises made by training itself, without "
+            "flipped labels (Hutchinson series)",
+            SOURCE,
+            role="null",
+        ),
+        Verdict(
+            "null: clean labels, alarm (exact traces)",
+            Compare("clean.alarm_exact", "==", 1),
+            "false alarms of the exact series on clean labels",
+            SOURCE,
+            role="null",
+        ),
+        Verdict(
+            "null: clean labels, hard data, alarm (Hutchinson)",
+            Compare("hard_clean.alarm_hutchinson", "==", 1),
+            f"controls for trace rises from data that is hard to fit without any flipped "
+            f"label (class separation {s['hard_separation']} instead of {s['separation']}); "
+            "an alarm here means the rule flags fitting hard points (which at zero loss is "
+            "memorizing them too), not label noise as such",
+            SOURCE,
+            role="null",
+        ),
+    ]
+
+
+def _coverage_rule(s: dict) -> Verdict:
+    """The estimator check: Hutchinson ±2 SE intervals cover the exact layer traces."""
+    first = f"noisy.{flip_key(s['flip_fractions'][0])}."
+    return Verdict(
+        "Hutchinson ±2 SE covers the exact trace",
+        AllOf(
+            Compare("clean.coverage", ">=", s["coverage_min"]),
+            Compare(first + "coverage", ">=", s["coverage_min"]),
+        ),
+        f"the ±2 SE intervals of {s['probes']}-probe Hutchinson estimates contain the "
+        f"exact layer trace at ≥ {s['coverage_min']:.0%} of (checkpoint, layer) pairs, "
+        "clean and noisy (docs/theory.md (12.1)-(12.2); an estimator check, not a "
+        "paper claim)",
+        "not in paper (estimator check)",
+    )
+
+
 def _rules(s: dict) -> list[Verdict]:
     out = []
     for rho in s["flip_fractions"]:
-        p = f"noisy.{flip_key(rho)}."
-        out += [
-            Verdict(f"ρ = {rho}: alarm (Hutchinson)", Compare(p + "alarm_hutchinson", "==", 1),
-                    f"with {rho:.0%} of labels flipped, the CUSUM of the Hutchinson layer-trace "
-                    "series alarms during training (primary statistic, rule fixed before the "
-                    "scored runs)", SOURCE),
-            Verdict(f"ρ = {rho}: alarm (exact traces)", Compare(p + "alarm_exact", "==", 1),
-                    f"with {rho:.0%} of labels flipped, the same CUSUM on the exact layer traces "
-                    "alarms", SOURCE),
-            Verdict(f"ρ = {rho}: alarm before half the flips are fit",
-                    AllOf(Compare(p + "alarm_hutchinson", "==", 1), Compare(p + "early", "==", 1)),
-                    "the Hutchinson alarm comes no later than the first checkpoint (after step 0) "
-                    "from which half of the flipped labels stay fit (detection while memorizing, "
-                    "not after; :func:`half_fit_checkpoints`)",
-                    SOURCE),
-        ]  # fmt: skip
-    first = f"noisy.{flip_key(s['flip_fractions'][0])}."
-    out += [
-        Verdict("null: clean labels, alarm (Hutchinson)",
-                Compare("clean.alarm_hutchinson", "==", 1),
-                "false alarms: controls for layer-trace rises made by training itself, without "
-                "flipped labels (Hutchinson series)", SOURCE, role="null"),
-        Verdict("null: clean labels, alarm (exact traces)", Compare("clean.alarm_exact", "==", 1),
-                "false alarms of the exact series on clean labels", SOURCE, role="null"),
-        Verdict("null: clean labels, hard data, alarm (Hutchinson)",
-                Compare("hard_clean.alarm_hutchinson", "==", 1),
-                f"controls for trace rises from data that is hard to fit without any flipped "
-                f"label (class separation {s['hard_separation']} instead of {s['separation']}); "
-                "an alarm here means the rule flags fitting hard points (which at zero loss is "
-                "memorizing them too), not label noise as such", SOURCE, role="null"),
-        Verdict("Hutchinson ±2 SE covers the exact trace",
-                AllOf(Compare("clean.coverage", ">=", s["coverage_min"]),
-                      Compare(first + "coverage", ">=", s["coverage_min"])),
-                f"the ±2 SE intervals of {s['probes']}-probe Hutchinson estimates contain the "
-                f"exact layer trace at ≥ {s['coverage_min']:.0%} of (checkpoint, layer) pairs, "
-                "clean and noisy (docs/theory.md (12.1)-(12.2); an estimator check, not a "
-                "paper claim)", "not in paper (estimator check)"),
-    ]  # fmt: skip
-    return out
+        out += _flip_rules(rho)
+    return out + _null_rules(s) + [_coverage_rule(s)]
 
 
 def _quantities(flips: list) -> dict[str, str]:
-    out = {"clean.final_loss": "the final training loss on clean labels",
-           "clean.coverage": "the ±2 SE coverage of the exact traces (clean run)",
-           "hard_clean.final_loss": "the final training loss on clean hard data"}  # fmt: skip
+    out = {
+        "clean.final_loss": "the final training loss on clean labels",
+        "clean.coverage": "the ±2 SE coverage of the exact traces (clean run)",
+        "hard_clean.final_loss": "the final training loss on clean hard data",
+    }
     for rho in flips:
         p = f"noisy.{flip_key(rho)}."
         out[p + "final_loss"] = f"the final training loss with ρ = {rho}"
@@ -320,20 +378,31 @@ def _figure(result, path) -> None:
 
     fig, (ax1, ax2, ax3) = new_figure(3, (15.0, 4.0))
     m, rho = result.per_seed[0], result.settings["flip_fractions"][-1]
-    for ax, run, title in ((ax1, m["clean"], "clean labels"),
-                           (ax2, m["noisy"][flip_key(rho)], f"ρ = {rho} flipped")):  # fmt: skip
+    for ax, run, title in (
+        (ax1, m["clean"], "clean labels"),
+        (ax2, m["noisy"][flip_key(rho)], f"ρ = {rho} flipped"),
+    ):
         steps, exact = np.array(run["steps"]), np.array(run["exact"], dtype=float)
         est, se = np.array(run["estimate"], dtype=float), np.array(run["stderr"], dtype=float)
         for l in range(exact.shape[1]):
             line = ax.semilogy(steps, exact[:, l], lw=1, label=f"layer {l + 1} exact")[0]
-            ax.errorbar(steps, np.maximum(est[:, l], 1e-12), yerr=2 * se[:, l], fmt="o",
-                        ms=3, capsize=2, color=line.get_color())  # fmt: skip
+            ax.errorbar(
+                steps,
+                np.maximum(est[:, l], 1e-12),
+                yerr=2 * se[:, l],
+                fmt="o",
+                ms=3,
+                capsize=2,
+                color=line.get_color(),
+            )
         ax.set(xlabel="GD step", ylabel="tr H_ll", title=f"seed {result.seeds[0]}: {title}")
         ax.legend(fontsize="x-small")
     flips = result.settings["flip_fractions"]
     by = {v["name"]: v for v in result.verdicts}
-    series = {kind: [by[f"ρ = {r}: alarm ({kind})"] for r in flips]
-              for kind in ("Hutchinson", "exact traces")}  # fmt: skip
+    series = {
+        kind: [by[f"ρ = {r}: alarm ({kind})"] for r in flips]
+        for kind in ("Hutchinson", "exact traces")
+    }
     series["null: clean (Hutchinson)"] = [by["null: clean labels, alarm (Hutchinson)"]] * len(flips)
     hard = by["null: clean labels, hard data, alarm (Hutchinson)"]
     series["null: clean hard data (Hutchinson)"] = [hard] * len(flips)

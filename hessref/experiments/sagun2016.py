@@ -81,7 +81,7 @@ register(
                 SOURCE,
                 paper_value="×≈77, one seed",
             ),
-        ],  # fmt: skip
+        ],
         quantities={
             "growth": "λ_max at the largest σ / λ_max at the smallest σ",
             "lambda_max_first": "λ_max at the smallest σ",
