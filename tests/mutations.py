@@ -675,8 +675,8 @@ MUTATIONS: list[Mutation] = [
     M(
         "claims_table_lists_every_role",
         "hessref/cli/tables.py",
-        'for r in results for v in by_role(r, "claim")',
-        "for r in results for v in r.verdicts",
+        'for v in by_role(r, "claim")',
+        "for v in r.verdicts",
         ["tests/test_results_page.py"],
         "nulls and exact checks counted in the claims table",
     ),

@@ -59,11 +59,15 @@ def _count_sections(result: Any) -> list[str]:
     lines: list[str] = []
     counting, sensitivity = counting_table(result), sensitivity_table(result)
     if counting:
-        lines += ["Counting rules side by side (rate of '= target' · 'within ±1' over seeds; the "
-                  "ratio rule counts only with its margin):", "", counting, ""]  # fmt: skip
+        lines += [
+            "Counting rules side by side (rate of '= target' · 'within ±1' over seeds; the "
+            "ratio rule counts only with its margin):",
+            "",
+            counting,
+            "",
+        ]
     if sensitivity:
-        lines += ["Sensitivity of the counts to the margin and the threshold:", "",
-                  sensitivity, ""]  # fmt: skip
+        lines += ["Sensitivity of the counts to the margin and the threshold:", "", sensitivity, ""]
     return lines
 
 

@@ -89,11 +89,17 @@ def claims_table(results: Sequence[Any]) -> str:
     Columns: paper, claim, the paper's number, our setting, rate [Wilson 95%], verdict.
     """
     rows = [
-        (short(paper_of(r, v), WIDTHS["paper"]), short(v.get("claim") or NO_CLAIM, WIDTHS["claim"]),
-         short(v.get("paper_value") or "–", WIDTHS["paper_value"]),
-         _setting(r, v, WIDTHS["setting"]), rate_cell(v), label_of(v))
-        for r in results for v in by_role(r, "claim")
-    ]  # fmt: skip
+        (
+            short(paper_of(r, v), WIDTHS["paper"]),
+            short(v.get("claim") or NO_CLAIM, WIDTHS["claim"]),
+            short(v.get("paper_value") or "–", WIDTHS["paper_value"]),
+            _setting(r, v, WIDTHS["setting"]),
+            rate_cell(v),
+            label_of(v),
+        )
+        for r in results
+        for v in by_role(r, "claim")
+    ]
     header = ("paper", "claim", "paper says", "our setting (rule)", "rate [95%]", "verdict")
     return md_table(header, rows)
 
@@ -101,11 +107,16 @@ def claims_table(results: Sequence[Any]) -> str:
 def nulls_table(results: Sequence[Any]) -> str:
     """One row per null baseline: what it is and controls for, rate, outcome."""
     rows = [
-        (short(v["name"], 40),
-         short(re.sub(r"^controls for ", "", v.get("claim") or NO_CLAIM), WIDTHS["claim"]),
-         _setting(r), rate_cell(v), label_of(v))
-        for r in results for v in by_role(r, "null")
-    ]  # fmt: skip
+        (
+            short(v["name"], 40),
+            short(re.sub(r"^controls for ", "", v.get("claim") or NO_CLAIM), WIDTHS["claim"]),
+            _setting(r),
+            rate_cell(v),
+            label_of(v),
+        )
+        for r in results
+        for v in by_role(r, "null")
+    ]
     header = ("null (expected to fail)", "controls for", "experiment", "rate [95%]", "outcome")
     return md_table(header, rows)
 
@@ -113,21 +124,31 @@ def nulls_table(results: Sequence[Any]) -> str:
 def exact_table(results: Sequence[Any]) -> str:
     """One row per exact check (role "identity"): holds at every seed, or where it fails."""
     rows = [
-        (short(v["name"], 44), short(v.get("claim") or NO_CLAIM, WIDTHS["claim"]), _setting(r),
-         label_of(v))
-        for r in results for v in by_role(r, "identity")
-    ]  # fmt: skip
+        (
+            short(v["name"], 44),
+            short(v.get("claim") or NO_CLAIM, WIDTHS["claim"]),
+            _setting(r),
+            label_of(v),
+        )
+        for r in results
+        for v in by_role(r, "identity")
+    ]
     return md_table(("exact check", "what it checks", "experiment", "result"), rows)
 
 
 def rules_table(result: Any) -> str:
     """Every rule of one experiment in full: role, claim with source, statement, rate, label."""
     rows = [
-        (v["name"], v.get("role", "claim"),
-         (v.get("claim") or NO_CLAIM) + (f" ({v['source']})" if v.get("source") else ""),
-         v["statement"], rate_cell(v), label_of(v))
+        (
+            v["name"],
+            v.get("role", "claim"),
+            (v.get("claim") or NO_CLAIM) + (f" ({v['source']})" if v.get("source") else ""),
+            v["statement"],
+            rate_cell(v),
+            label_of(v),
+        )
         for v in result.verdicts
-    ]  # fmt: skip
+    ]
     return md_table(("rule", "role", "claim tested", "statement", "rate [95%]", "verdict"), rows)
 
 

@@ -182,8 +182,13 @@ def count_all(
     else:
         counts["threshold"] = _rule_count(lam, "threshold", top, target, tau)
     ok = counts["ratio"].margin is not None and counts["ratio"].margin >= margin
-    return OutlierCounts(target, **counts, margin_required=float(margin),
-                         ratio_margin_ok=bool(ok), threshold_rule=how)  # fmt: skip
+    return OutlierCounts(
+        target,
+        **counts,
+        margin_required=float(margin),
+        ratio_margin_ok=bool(ok),
+        threshold_rule=how,
+    )
 
 
 def count_quantities(counts: OutlierCounts, prefix: str = "") -> dict[str, Any]:
@@ -213,8 +218,12 @@ def count_quantities(counts: OutlierCounts, prefix: str = "") -> dict[str, Any]:
 
 def count_labels(prefix: str, what: str) -> dict[str, str]:
     """Phrases for the quantities of :func:`count_quantities` of the spectrum ``what``."""
-    noun = {"ratio": "ratio-rule", "gap": "gap-rule", "threshold": "heuristic-threshold",
-            "tukey": "Tukey-fence"}  # fmt: skip
+    noun = {
+        "ratio": "ratio-rule",
+        "gap": "gap-rule",
+        "threshold": "heuristic-threshold",
+        "tukey": "Tukey-fence",
+    }
     out = {f"{prefix}count_{r}": f"the {noun[r]} count of {what}" for r in RULES}
     out[f"{prefix}ratio_margin"] = f"the ratio-rule margin of {what}"
     return out
@@ -286,8 +295,14 @@ def count_sensitivity(
         count_all(eigenvalues, target, top=top, relative_threshold=t).threshold.count
         for t in relative_thresholds
     ]
-    return CountSensitivity(int(target), [float(x) for x in margins], ratio_exact, near,
-                            [float(t) for t in relative_thresholds], thr)  # fmt: skip
+    return CountSensitivity(
+        int(target),
+        [float(x) for x in margins],
+        ratio_exact,
+        near,
+        [float(t) for t in relative_thresholds],
+        thr,
+    )
 
 
 def sensitivity_rows(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -303,18 +318,22 @@ def sensitivity_rows(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any
         return []
     rows = []
     for i, m in enumerate(recs[0]["margins"]):
-        rows.append({
-            "setting": f"ratio rule, margin ≥ {m:g}",
-            "exact": rate_summary([r["ratio_exact"][i] for r in recs]),
-            "within_one": rate_summary([r["ratio_within_one"][i] for r in recs]),
-        })  # fmt: skip
+        rows.append(
+            {
+                "setting": f"ratio rule, margin ≥ {m:g}",
+                "exact": rate_summary([r["ratio_exact"][i] for r in recs]),
+                "within_one": rate_summary([r["ratio_within_one"][i] for r in recs]),
+            }
+        )
     for j, t in enumerate(recs[0]["relative_thresholds"]):
         pairs = [(r["threshold_counts"][j], r["target"]) for r in recs]
-        rows.append({
-            "setting": f"threshold {t:g}·λ_max",
-            "exact": rate_summary([c is not None and c == k for c, k in pairs]),
-            "within_one": rate_summary([c is not None and abs(c - k) <= 1 for c, k in pairs]),
-        })  # fmt: skip
+        rows.append(
+            {
+                "setting": f"threshold {t:g}·λ_max",
+                "exact": rate_summary([c is not None and c == k for c, k in pairs]),
+                "within_one": rate_summary([c is not None and abs(c - k) <= 1 for c, k in pairs]),
+            }
+        )
     return rows
 
 

@@ -25,8 +25,10 @@ def new_figure(ncols: int = 1, figsize: tuple[float, float] = (6.0, 3.5)) -> tup
 
 def _interval(entries: Sequence[Mapping[str, Any]]) -> tuple[list, list]:
     rate = [float(v["rate"]) for v in entries]
-    err = [[r - float(v["low"]) for r, v in zip(rate, entries, strict=True)],
-           [float(v["high"]) - r for r, v in zip(rate, entries, strict=True)]]  # fmt: skip
+    err = [
+        [r - float(v["low"]) for r, v in zip(rate, entries, strict=True)],
+        [float(v["high"]) - r for r, v in zip(rate, entries, strict=True)],
+    ]
     return rate, err
 
 
@@ -45,8 +47,9 @@ def rates_panel(
     for i, (label, entries) in enumerate(series.items()):
         rate, err = _interval(entries)
         shift = (i - (len(series) - 1) / 2) * 0.06 * (max(x) - min(x) or 1)  # side by side
-        ax.errorbar([xi + shift for xi in x], rate, yerr=err, fmt="o-", capsize=3, ms=4,
-                    lw=1, label=label)  # fmt: skip
+        ax.errorbar(
+            [xi + shift for xi in x], rate, yerr=err, fmt="o-", capsize=3, ms=4, lw=1, label=label
+        )
     ax.axhline(0.5, color="0.6", lw=0.8, ls=":")
     ax.set(xlabel=xlabel, ylabel="rate over seeds (Wilson 95%)", ylim=(-0.05, 1.05), title=title)
     ax.legend(fontsize="x-small")

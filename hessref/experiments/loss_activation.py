@@ -20,8 +20,11 @@ from hessref.experiments.framework import Experiment, Progress, derive_seeds, re
 from hessref.experiments.rules import Verdict
 from hessref.experiments.sagun2017_outliers import PRIMARY, counts_of
 
-CELLS = (("relu_ce", "relu", "cross_entropy"), ("tanh_ce", "tanh", "cross_entropy"),
-         ("relu_mse", "relu", "mse"))  # fmt: skip
+CELLS = (
+    ("relu_ce", "relu", "cross_entropy"),
+    ("tanh_ce", "tanh", "cross_entropy"),
+    ("relu_mse", "relu", "mse"),
+)
 
 
 def _measure(s: dict, seed: int, progress: Progress) -> dict[str, Any]:
@@ -45,24 +48,47 @@ SOURCE = "Sagun et al. 2017 §3.1, Table 1"
 def _rules(s: dict) -> list[Verdict]:
     C, m = s["classes"], s["min_margin"]
     return [
-        Verdict("relu + CE: count = C", count_is("counts.relu_ce.", "ratio", C, margin=m),
-                f"ReLU + cross-entropy: H has exactly C outliers ({PRIMARY})", SOURCE,
-                paper_value="k (text)"),
-        Verdict("tanh + CE: count = C", count_is("counts.tanh_ce.", "ratio", C, margin=m),
-                "tanh + cross-entropy: H has exactly C outliers (the text's claim; Table 1's "
-                "tanh rows count far from k)", SOURCE, paper_value="ratio 3–17 (tanh)"),
-        Verdict("relu + MSE: count = C", count_is("counts.relu_mse.", "ratio", C, margin=m),
-                "ReLU + MSE (one-hot): H has exactly C outliers (the text's claim for a loss the "
-                "paper does not use)", SOURCE),
-        Verdict("relu + MSE: count = C·K", count_is("counts.relu_mse.", "ratio", C * C, margin=m),
-                "ReLU + MSE (one-hot, K = C): H has C·K outliers, one per class mean Jacobian "
-                "of each output (derived here, not in the paper)", "not in paper (derived)"),
-        *(Verdict(f"null {k}: shuffled count = C",
-                  count_is(f"counts.{k} shuffled.", "ratio", C, margin=m),
-                  "controls for outliers made by training without class structure: H after "
-                  f"the same {a} + {loss} training on shuffled labels", SOURCE, role="null")
-          for k, a, loss in CELLS),
-    ]  # fmt: skip
+        Verdict(
+            "relu + CE: count = C",
+            count_is("counts.relu_ce.", "ratio", C, margin=m),
+            f"ReLU + cross-entropy: H has exactly C outliers ({PRIMARY})",
+            SOURCE,
+            paper_value="k (text)",
+        ),
+        Verdict(
+            "tanh + CE: count = C",
+            count_is("counts.tanh_ce.", "ratio", C, margin=m),
+            "tanh + cross-entropy: H has exactly C outliers (the text's claim; Table 1's "
+            "tanh rows count far from k)",
+            SOURCE,
+            paper_value="ratio 3–17 (tanh)",
+        ),
+        Verdict(
+            "relu + MSE: count = C",
+            count_is("counts.relu_mse.", "ratio", C, margin=m),
+            "ReLU + MSE (one-hot): H has exactly C outliers (the text's claim for a loss the "
+            "paper does not use)",
+            SOURCE,
+        ),
+        Verdict(
+            "relu + MSE: count = C·K",
+            count_is("counts.relu_mse.", "ratio", C * C, margin=m),
+            "ReLU + MSE (one-hot, K = C): H has C·K outliers, one per class mean Jacobian "
+            "of each output (derived here, not in the paper)",
+            "not in paper (derived)",
+        ),
+        *(
+            Verdict(
+                f"null {k}: shuffled count = C",
+                count_is(f"counts.{k} shuffled.", "ratio", C, margin=m),
+                "controls for outliers made by training without class structure: H after "
+                f"the same {a} + {loss} training on shuffled labels",
+                SOURCE,
+                role="null",
+            )
+            for k, a, loss in CELLS
+        ),
+    ]
 
 
 _LABELS: dict[str, str] = {}

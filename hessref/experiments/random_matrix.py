@@ -250,14 +250,24 @@ def _bbp_part(cfg: dict, gen: np.random.Generator) -> list[dict]:
         supercritical = spike > bbp_threshold(a_eff)
         sd = spike_std(spike, a_eff, N) if supercritical else tw
         power = detection_power(spike, a_eff, M + 1, N)
-        out.append({
-            "ratio": r, "spike": spike, "alpha": a_eff, "threshold": bbp_threshold(a_eff),
-            "supercritical": bool(supercritical), "lambda_max": float(ev[-1]),
-            "predicted": pred, "relative_error": float(ev[-1] / pred - 1),
-            "z": float((ev[-1] - pred) / sd), "edge": edge, "tw_scale": tw,
-            "outlier": bool(ev[-1] > edge + DETECT_TW * tw), "power": power,
-            "clear": bool(r <= CLEAR_SUB or power >= CLEAR_POWER),
-        })  # fmt: skip
+        out.append(
+            {
+                "ratio": r,
+                "spike": spike,
+                "alpha": a_eff,
+                "threshold": bbp_threshold(a_eff),
+                "supercritical": bool(supercritical),
+                "lambda_max": float(ev[-1]),
+                "predicted": pred,
+                "relative_error": float(ev[-1] / pred - 1),
+                "z": float((ev[-1] - pred) / sd),
+                "edge": edge,
+                "tw_scale": tw,
+                "outlier": bool(ev[-1] > edge + DETECT_TW * tw),
+                "power": power,
+                "clear": bool(r <= CLEAR_SUB or power >= CLEAR_POWER),
+            }
+        )
     return out
 
 
@@ -273,9 +283,12 @@ def _blob_count(ev: Array) -> dict:
     pos = pos[pos > 1e-12 * pos[0]]
     c = count_outliers(pos, rule="ratio", top=min(_BLOB_TOP, pos.size))
     return {
-        "count": c.count, "ratio": c.details["score"], "runner_up": c.details["runner_up_score"],
-        "lambda_1": float(pos[0]), "lambda_2": float(pos[1]),
-    }  # fmt: skip
+        "count": c.count,
+        "ratio": c.details["score"],
+        "runner_up": c.details["runner_up_score"],
+        "lambda_1": float(pos[0]),
+        "lambda_2": float(pos[1]),
+    }
 
 
 def _blobs_part(cfg: dict, gen: np.random.Generator) -> list[dict]:
@@ -300,17 +313,29 @@ def _blobs_part(cfg: dict, gen: np.random.Generator) -> list[dict]:
         X = (2 * y - 1)[:, None] * mu + gen.standard_normal((N, M))
         ev0 = _linear_eigenvalues(X, y, "cross_entropy")
         model = MLP([M, 2], activation="identity")
-        res = train(model, np.zeros(model.num_params), X, y, loss="cross_entropy",
-                    lr=cfg["blob_lr"], steps=cfg["blob_steps"])  # fmt: skip
+        res = train(
+            model,
+            np.zeros(model.num_params),
+            X,
+            y,
+            loss="cross_entropy",
+            lr=cfg["blob_lr"],
+            steps=cfg["blob_steps"],
+        )
         ev1 = _linear_eigenvalues(X, y, "cross_entropy", res.theta)
         spike = 1 + sep**2
-        out.append({
-            "alpha": a_eff, "M": M, "N": N,
-            "init": _blob_count(ev0), "trained": _blob_count(ev1),
-            "predicted_init": spike_location(spike, a_eff) / 2,
-            "predicted_init_std": spike_std(spike, a_eff, N) / 2,
-            "trained_loss": float(loss_fn(model, res.theta, X, y, loss="cross_entropy")),
-        })  # fmt: skip
+        out.append(
+            {
+                "alpha": a_eff,
+                "M": M,
+                "N": N,
+                "init": _blob_count(ev0),
+                "trained": _blob_count(ev1),
+                "predicted_init": spike_location(spike, a_eff) / 2,
+                "predicted_init_std": spike_std(spike, a_eff, N) / 2,
+                "trained_loss": float(loss_fn(model, res.theta, X, y, loss="cross_entropy")),
+            }
+        )
     return out
 
 
@@ -435,18 +460,30 @@ register(
             "outlier at ℓ(1 + α/(ℓ−1)); softmax on two blobs gives one large outlier"
         ),
         fast={
-            "dim": 100, "mp_alphas": [0.25, 1.0, 2.0], "bbp_alpha": 0.5,
-            "spike_ratios": [0.5, 1.3, 4.0, 8.0], "blob_alphas": [0.5, 1.0, 2.0], "blob_dim": 40,
-            "blob_separation": 3.0, "blob_lr": 0.5, "blob_steps": 100,
+            "dim": 100,
+            "mp_alphas": [0.25, 1.0, 2.0],
+            "bbp_alpha": 0.5,
+            "spike_ratios": [0.5, 1.3, 4.0, 8.0],
+            "blob_alphas": [0.5, 1.0, 2.0],
+            "blob_dim": 40,
+            "blob_separation": 3.0,
+            "blob_lr": 0.5,
+            "blob_steps": 100,
         },
         full={
-            "dim": 500, "mp_alphas": [0.1, 0.25, 0.5, 1.0, 2.0, 4.0], "bbp_alpha": 0.5,
-            "spike_ratios": [0.3, 0.6, 1.2, 2.0, 4.0, 8.0], "blob_alphas": [0.02, 0.5, 1.0, 2.0],
-            "blob_dim": 100, "blob_separation": 3.0, "blob_lr": 0.5, "blob_steps": 300,
+            "dim": 500,
+            "mp_alphas": [0.1, 0.25, 0.5, 1.0, 2.0, 4.0],
+            "bbp_alpha": 0.5,
+            "spike_ratios": [0.3, 0.6, 1.2, 2.0, 4.0, 8.0],
+            "blob_alphas": [0.02, 0.5, 1.0, 2.0],
+            "blob_dim": 100,
+            "blob_separation": 3.0,
+            "blob_lr": 0.5,
+            "blob_steps": 300,
         },
         measure=measure,
         rules=rules,
         quantities=_QUANTITIES,
         setting_text=_setting_text,
     )
-)  # fmt: skip
+)
