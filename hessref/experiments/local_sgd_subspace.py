@@ -164,68 +164,118 @@ class SubspaceSeed:
 
 def _measure(s: dict, seed: int, progress: Progress) -> SubspaceSeed:
     sd = derive_seeds(seed, "data", "init", "batches", "null")
-    X, y = data.gaussian_mixture(s["samples"], s["classes"], s["input_dim"],
-                                 separation=s["separation"], rng=sd["data"])  # fmt: skip
+    X, y = data.gaussian_mixture(
+        s["samples"], s["classes"], s["input_dim"], separation=s["separation"], rng=sd["data"]
+    )
     model = MLP([s["input_dim"], *s["hidden"], s["classes"]], "relu")
-    warm = train(model, model.init(sd["init"]), X, y, loss="cross_entropy",
-                 lr=s["warmup_lr"], steps=s["warmup_steps"])  # fmt: skip
+    warm = train(
+        model,
+        model.init(sd["init"]),
+        X,
+        y,
+        loss="cross_entropy",
+        lr=s["warmup_lr"],
+        steps=s["warmup_steps"],
+    )
     problem = make_problem(model, warm.theta, X, y, "cross_entropy", "mean")
     D, theta = local_sgd_gaps(problem, warm.theta, s, np.random.default_rng(sd["batches"]))
     k, P = s["k"], model.num_params
-    mats = {"gap": D.T @ D / D.shape[0], "Sigma": gradient_covariance(model, theta, X, y),
-            "H": hr.hessian(model, theta, X, y, loss="cross_entropy")}  # fmt: skip
+    mats = {
+        "gap": D.T @ D / D.shape[0],
+        "Sigma": gradient_covariance(model, theta, X, y),
+        "H": hr.hessian(model, theta, X, y, loss="cross_entropy"),
+    }
     mats["predicted"] = predicted_gap_covariance(mats["H"], mats["Sigma"], s, X.shape[0])
     eig = {name: eigenvalues(M, vectors=True) for name, M in mats.items()}
     U = {name: V[:, :k] for name, (_, V) in eig.items()}
     null = random_overlaps(P, k, s["null_samples"], sd["null"])
     progress(f"ω(gap, H) = {overlap(U['gap'], U['H']):.3f}")
     return SubspaceSeed(
-        num_params=P, final_loss=float(hr.loss(model, theta, X, y, loss="cross_entropy")),
-        overlap_gap_H=overlap(U["gap"], U["H"]), overlap_gap_Sigma=overlap(U["gap"], U["Sigma"]),
+        num_params=P,
+        final_loss=float(hr.loss(model, theta, X, y, loss="cross_entropy")),
+        overlap_gap_H=overlap(U["gap"], U["H"]),
+        overlap_gap_Sigma=overlap(U["gap"], U["Sigma"]),
         overlap_Sigma_H=overlap(U["Sigma"], U["H"]),
         overlap_random_H=float(random_overlaps(P, k, 1, sd["null"] + 1)[0]),
         overlap_gap_predicted=overlap(U["gap"], U["predicted"]),
         trace_ratio_gap_predicted=float(np.trace(mats["gap"]) / np.trace(mats["predicted"])),
-        null_mean=float(null.mean()), null_q99=float(np.quantile(null, 0.99)),
+        null_mean=float(null.mean()),
+        null_q99=float(np.quantile(null, 0.99)),
         angles_gap_H=np.degrees(subspace_angles(U["gap"], U["H"])).tolist(),
         angles_gap_Sigma=np.degrees(subspace_angles(U["gap"], U["Sigma"])).tolist(),
-        top_H=eig["H"][0][: 2 * k].tolist(), top_gap=eig["gap"][0][: 2 * k].tolist(),
+        top_H=eig["H"][0][: 2 * k].tolist(),
+        top_gap=eig["gap"][0][: 2 * k].tolist(),
         top_Sigma=eig["Sigma"][0][: 2 * k].tolist(),
-    )  # fmt: skip
+    )
 
 
 def _rules(s: dict) -> list[Verdict]:
-    m = s["min_overlap"]
+    """The claim rows, then the null rows, of the verdict table."""
+    return _claim_rules(s["min_overlap"]) + _null_rules(s["min_overlap"])
+
+
+def _claim_rules(m: float) -> list[Verdict]:
+    """Rows testing that the worker gaps align with H's top-k (m = min_overlap)."""
     return [
-        Verdict("ω(gap, H) ≥ min_overlap", Compare("overlap_gap_H", ">=", m),
-                "the top-k eigenvectors of the worker-gap covariance lie mostly in the top-k "
-                "eigenspace of H (primary statistic, declared before the run)", SOURCE),
-        Verdict("ω(gap, H) above the random 99th percentile",
-                Compare("overlap_gap_H", ">", Ref("null_q99")),
-                "the gap subspace is aligned with H's top-k beyond chance (random k-subspaces)",
-                SOURCE),
-        Verdict("ω(gap, H) > ω(gap, Σ)", Compare("overlap_gap_H", ">", Ref("overlap_gap_Sigma")),
-                "H's top-k describes the gap subspace better than the gradient covariance's "
-                "top-k (the competing explanation)", "not in paper (competing explanation)"),
-        Verdict("ω(gap, H) > ω(Σ, H)", Compare("overlap_gap_H", ">", Ref("overlap_Sigma_H")),
-                "the local steps align the gaps with H more than the gradient noise itself is "
-                "aligned with H (alignment not inherited from Σ)",
-                "not in paper (competing explanation)"),
-        Verdict("linearised noise model: ω(gap, predicted) ≥ min_overlap",
-                Compare("overlap_gap_predicted", ">=", m),
-                "the gaps' top-k is that of the linearised model η²(1 − 1/K) Σ_j M^j Σ_B M^j, "
-                "M = I − ηH, at the final average: gradient noise filtered by the GD map "
-                "(docs/theory.md (20.3))", "not in paper (explanation)"),
-        Verdict("null: random k-subspace, ω ≥ min_overlap",
-                Compare("overlap_random_H", ">=", m),
-                "controls for alignment by chance: a uniformly random k-subspace against H's "
-                "top-k (E ω = k/P)", SOURCE, role="null"),
-        Verdict("null: gradient covariance, ω(gap, Σ) ≥ min_overlap",
-                Compare("overlap_gap_Sigma", ">=", m),
-                "controls for the competing explanation: gaps aligned with the minibatch "
-                "gradient covariance's top-k (if this holds too, the H row does not single "
-                "out the Hessian)", "not in paper (competing explanation)", role="null"),
-    ]  # fmt: skip
+        Verdict(
+            "ω(gap, H) ≥ min_overlap",
+            Compare("overlap_gap_H", ">=", m),
+            "the top-k eigenvectors of the worker-gap covariance lie mostly in the top-k "
+            "eigenspace of H (primary statistic, declared before the run)",
+            SOURCE,
+        ),
+        Verdict(
+            "ω(gap, H) above the random 99th percentile",
+            Compare("overlap_gap_H", ">", Ref("null_q99")),
+            "the gap subspace is aligned with H's top-k beyond chance (random k-subspaces)",
+            SOURCE,
+        ),
+        Verdict(
+            "ω(gap, H) > ω(gap, Σ)",
+            Compare("overlap_gap_H", ">", Ref("overlap_gap_Sigma")),
+            "H's top-k describes the gap subspace better than the gradient covariance's "
+            "top-k (the competing explanation)",
+            "not in paper (competing explanation)",
+        ),
+        Verdict(
+            "ω(gap, H) > ω(Σ, H)",
+            Compare("overlap_gap_H", ">", Ref("overlap_Sigma_H")),
+            "the local steps align the gaps with H more than the gradient noise itself is "
+            "aligned with H (alignment not inherited from Σ)",
+            "not in paper (competing explanation)",
+        ),
+        Verdict(
+            "linearised noise model: ω(gap, predicted) ≥ min_overlap",
+            Compare("overlap_gap_predicted", ">=", m),
+            "the gaps' top-k is that of the linearised model η²(1 − 1/K) Σ_j M^j Σ_B M^j, "
+            "M = I − ηH, at the final average: gradient noise filtered by the GD map "
+            "(docs/theory.md (20.3))",
+            "not in paper (explanation)",
+        ),
+    ]
+
+
+def _null_rules(m: float) -> list[Verdict]:
+    """Null rows: chance alignment and the gradient-covariance explanation (m = min_overlap)."""
+    return [
+        Verdict(
+            "null: random k-subspace, ω ≥ min_overlap",
+            Compare("overlap_random_H", ">=", m),
+            "controls for alignment by chance: a uniformly random k-subspace against H's "
+            "top-k (E ω = k/P)",
+            SOURCE,
+            role="null",
+        ),
+        Verdict(
+            "null: gradient covariance, ω(gap, Σ) ≥ min_overlap",
+            Compare("overlap_gap_Sigma", ">=", m),
+            "controls for the competing explanation: gaps aligned with the minibatch "
+            "gradient covariance's top-k (if this holds too, the H row does not single "
+            "out the Hessian)",
+            "not in paper (competing explanation)",
+            role="null",
+        ),
+    ]
 
 
 _QUANTITIES = {
@@ -270,7 +320,7 @@ def _figure(result, path) -> None:
         ylim=(-0.02, 1.02),
         title=f"{result.name} ({result.mode}, k = {result.settings['k']})",
     )
-    ax.legend(fontsize="x-small")  # fmt: skip
+    ax.legend(fontsize="x-small")
     save(fig, path)
 
 

@@ -202,41 +202,62 @@ def _measure(s: dict, seed: int, progress: Progress) -> PermutationSaddle:
         sv = np.linalg.svd(M, compute_uv=False)
         kernel = int(M.shape[1] - np.sum(sv > s["rank_tol"] * max(sv[0], 1e-300)))
         B_min, B_max = ascending(B)[[0, -1]]
-        rows = {str(i): _embedded_row(model, theta, X, Y, s, a, B_min if a * (1 - a) > 0 else B_max)
-                for i, a in enumerate(s["alphas"])}  # fmt: skip
+        rows = {
+            str(i): _embedded_row(model, theta, X, Y, s, a, B_min if a * (1 - a) > 0 else B_max)
+            for i, a in enumerate(s["alphas"])
+        }
     progress(f"seed {seed}: |g| {np.linalg.norm(hr.gradient(model, theta, X, Y, loss='mse')):.2g}")
     per = {k: {i: r[k] for i, r in rows.items()} for k in next(iter(rows.values()))}
     return PermutationSaddle(
         grad_norm=float(np.linalg.norm(hr.gradient(model, theta, X, Y, loss="mse"))),
-        lambda_min=float(ev[0]), lambda_max=float(ev[-1]),
-        original_saddle=int(ev[0] < -s["saddle_tol"] * ev[-1]), kernel_M=kernel,
+        lambda_min=float(ev[0]),
+        lambda_max=float(ev[-1]),
+        original_saddle=int(ev[0] < -s["saddle_tol"] * ev[-1]),
+        kernel_M=kernel,
         B_indefinite=int(B_min < 0 < B_max),
-        outputs=s["outputs"], **per,
+        outputs=s["outputs"],
+        **per,
         zeros_ge_bound={i: int(z >= kernel) for i, z in per["zeros"].items()},
         zeros_ge_outputs={i: int(z >= s["outputs"]) for i, z in per["zeros"].items()},
         prediction_holds={i: int(per["saddle"][i] >= p) for i, p in per["predicted"].items()},
-    )  # fmt: skip
+    )
 
 
 # -------------------------------------------------------------------------------- rules
 def _rules_one_alpha(i: int, a: float) -> list[Verdict]:
     k = str(i)
     return [
-        Verdict(f"α = {a}: embedded point is a strict saddle", Compare(f"saddle.{k}", "==", 1),
-                f"the embedded point θ({a}) of a critical point has λ_min(H) < −tol·λ_max(H)", SRC,
-                paper_value="not given"),
-        Verdict(f"α = {a}: (21.4) prediction ⇒ saddle", Compare(f"prediction_holds.{k}", "==", 1),
-                "exact check: where α(1−α)·λ(B) gives split curvature < −tol·λ_max, λ_min is "
-                "below it (λ_min ≤ Rayleigh quotient)", "docs/theory.md (21.4)", role="identity"),
-        Verdict(f"α = {a}: zeros ≥ dim ker M", Compare(f"zeros_ge_bound.{k}", "==", 1),
-                "exact check: H has at least dim ker M eigenvalues |λ| ≤ zero_tol·λ_max",
-                "docs/theory.md (21.3)", role="identity"),
-        Verdict(f"α = {a}: zeros ≥ K (one per outgoing weight)",
-                Compare(f"zeros_ge_outputs.{k}", "==", 1),
-                "H has one zero eigenvalue per outgoing weight of the split unit (the issue's "
-                "reading of the paper's count; (21.3) proves it only where M = 0)", SRC,
-                paper_value="K (as the issue reads it)"),
-    ]  # fmt: skip
+        Verdict(
+            f"α = {a}: embedded point is a strict saddle",
+            Compare(f"saddle.{k}", "==", 1),
+            f"the embedded point θ({a}) of a critical point has λ_min(H) < −tol·λ_max(H)",
+            SRC,
+            paper_value="not given",
+        ),
+        Verdict(
+            f"α = {a}: (21.4) prediction ⇒ saddle",
+            Compare(f"prediction_holds.{k}", "==", 1),
+            "exact check: where α(1−α)·λ(B) gives split curvature < −tol·λ_max, λ_min is "
+            "below it (λ_min ≤ Rayleigh quotient)",
+            "docs/theory.md (21.4)",
+            role="identity",
+        ),
+        Verdict(
+            f"α = {a}: zeros ≥ dim ker M",
+            Compare(f"zeros_ge_bound.{k}", "==", 1),
+            "exact check: H has at least dim ker M eigenvalues |λ| ≤ zero_tol·λ_max",
+            "docs/theory.md (21.3)",
+            role="identity",
+        ),
+        Verdict(
+            f"α = {a}: zeros ≥ K (one per outgoing weight)",
+            Compare(f"zeros_ge_outputs.{k}", "==", 1),
+            "H has one zero eigenvalue per outgoing weight of the split unit (the issue's "
+            "reading of the paper's count; (21.3) proves it only where M = 0)",
+            SRC,
+            paper_value="K (as the issue reads it)",
+        ),
+    ]
 
 
 def _rules(s: dict) -> list[Verdict]:
@@ -297,19 +318,25 @@ _FAST = {
 }
 
 _LABELS = {
-    "grad_norm": "‖∇L‖ at the polished point", "lambda_max": "λ_max of the original H",
+    "grad_norm": "‖∇L‖ at the polished point",
+    "lambda_max": "λ_max of the original H",
     "original_saddle": "the original point is a strict saddle (1/0)",
-    **{f"{k}.{i}": f"{k} at α index {i}" for k in ("saddle", "prediction_holds", "zeros_ge_bound",
-                                                    "zeros_ge_outputs") for i in range(9)},
-}  # fmt: skip
+    **{
+        f"{k}.{i}": f"{k} at α index {i}"
+        for k in ("saddle", "prediction_holds", "zeros_ge_bound", "zeros_ge_outputs")
+        for i in range(9)
+    },
+}
 
 
 def _setting_text(s: dict) -> str:
-    return (f"tanh MLP {s['input_dim']}-{s['hidden']}-{s['outputs']}, MSE on a noisy tanh teacher "
-            f"(N = {s['samples']}, noise {s['noise']}); GD {s['gd_steps']} steps then "
-            f"{s['newton_steps']} Newton steps; unit {s['unit']} of layer {s['layer']} duplicated, "
-            f"α in {s['alphas']}; saddle: λ_min < −{s['saddle_tol']}·λ_max; zero: |λ| ≤ "
-            f"{s['zero_tol']}·λ_max")  # fmt: skip
+    return (
+        f"tanh MLP {s['input_dim']}-{s['hidden']}-{s['outputs']}, MSE on a noisy tanh teacher "
+        f"(N = {s['samples']}, noise {s['noise']}); GD {s['gd_steps']} steps then "
+        f"{s['newton_steps']} Newton steps; unit {s['unit']} of layer {s['layer']} duplicated, "
+        f"α in {s['alphas']}; saddle: λ_min < −{s['saddle_tol']}·λ_max; zero: |λ| ≤ "
+        f"{s['zero_tol']}·λ_max"
+    )
 
 
 def _figure(result: Any, path: Path) -> None:
@@ -317,9 +344,13 @@ def _figure(result: Any, path: Path) -> None:
 
     by_name = {v["name"]: v for v in result.verdicts}
     alphas = result.settings["alphas"]
-    series = {label: [by_name[f"α = {a}: {suffix}"] for a in alphas] for label, suffix in
-              (("strict saddle", "embedded point is a strict saddle"),
-               ("zeros ≥ K", "zeros ≥ K (one per outgoing weight)"))}  # fmt: skip
+    series = {
+        label: [by_name[f"α = {a}: {suffix}"] for a in alphas]
+        for label, suffix in (
+            ("strict saddle", "embedded point is a strict saddle"),
+            ("zeros ≥ K", "zeros ≥ K (one per outgoing weight)"),
+        )
+    }
     fig, (ax,) = new_figure(1, (7.0, 3.5))
     rates_panel(ax, alphas, series, "split α", "embedded critical point vs α")
     fig.suptitle(f"{result.name} ({result.mode}, {len(result.seeds)} seeds)")

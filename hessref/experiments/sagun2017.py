@@ -60,9 +60,14 @@ def _measure_bulk(s: dict, seed: int, progress: Progress) -> BulkVsWidth:
     for h in s["widths"]:
         model = hr.MLP([64, h, 10], s["activation"])
         res = train(
-            model, model.init(sd["init"]), X, y, loss=s["loss"], lr=s["learning_rate"],
+            model,
+            model.init(sd["init"]),
+            X,
+            y,
+            loss=s["loss"],
+            lr=s["learning_rate"],
             steps=s["steps"],
-        )  # fmt: skip
+        )
         ev = spectrum_of(model, res.theta, X, y, s["loss"])
         st = spectrum_statistics(ev, top=k, near_zero=s["near_zero"])
         progress(f"h = {h}: P = {model.num_params}, loss {res.losses[-1]:.3g}")
@@ -91,26 +96,45 @@ register(
         paper=f"{PAPER}, Fig. 3",
         claim="with the data fixed, wider nets keep the top eigenvalues and add near-zero ones",
         fast={
-            "dataset": "sklearn digits 8x8 (NOT MNIST)", "samples": 200, "widths": [10, 15, 20],
-            "activation": "relu", "loss": "cross_entropy", "learning_rate": 0.1,
-            "steps": 300, "compare_top": 10, "max_top_spread": 2.0, "near_zero": 1e-3,
+            "dataset": "sklearn digits 8x8 (NOT MNIST)",
+            "samples": 200,
+            "widths": [10, 15, 20],
+            "activation": "relu",
+            "loss": "cross_entropy",
+            "learning_rate": 0.1,
+            "steps": 300,
+            "compare_top": 10,
+            "max_top_spread": 2.0,
+            "near_zero": 1e-3,
         },
         full={
-            "dataset": "sklearn digits 8x8 (NOT MNIST)", "samples": 1000,
-            "widths": [10, 20, 40], "activation": "relu", "loss": "cross_entropy",
-            "learning_rate": 0.1, "steps": 1000, "compare_top": 10, "max_top_spread": 2.0,
+            "dataset": "sklearn digits 8x8 (NOT MNIST)",
+            "samples": 1000,
+            "widths": [10, 20, 40],
+            "activation": "relu",
+            "loss": "cross_entropy",
+            "learning_rate": 0.1,
+            "steps": 1000,
+            "compare_top": 10,
+            "max_top_spread": 2.0,
             "near_zero": 1e-3,
         },
         measure=_measure_bulk,
         rules=lambda s: [
-            Verdict("top eigenvalues stable across widths",
-                    Compare("top_spread", "<=", s["max_top_spread"]),
-                    f"with the data fixed, the top {s['compare_top']} eigenvalues stay in place as "
-                    "the width grows", BULK_SOURCE, paper_value="same edge"),
-            Verdict("near-zero share grows with P",
-                    Monotone("fraction_near_zero", along="the width"),
-                    "with the data fixed, extra parameters add (near-)zero eigenvalues",
-                    BULK_SOURCE),
+            Verdict(
+                "top eigenvalues stable across widths",
+                Compare("top_spread", "<=", s["max_top_spread"]),
+                f"with the data fixed, the top {s['compare_top']} eigenvalues stay in place as "
+                "the width grows",
+                BULK_SOURCE,
+                paper_value="same edge",
+            ),
+            Verdict(
+                "near-zero share grows with P",
+                Monotone("fraction_near_zero", along="the width"),
+                "with the data fixed, extra parameters add (near-)zero eigenvalues",
+                BULK_SOURCE,
+            ),
         ],
         quantities={
             "top_spread": "the largest max/min ratio over widths of the i-th top eigenvalue "
@@ -125,7 +149,7 @@ register(
             f"cutoff {s['near_zero']}·max|λ|"
         ),
     )
-)  # fmt: skip
+)
 
 
 # ------------------------------------------------------------------------ hessian split
@@ -220,7 +244,7 @@ def _rules_split(s: dict) -> list[Verdict]:
                 role="identity",
             )
         )
-    return rules  # fmt: skip
+    return rules
 
 
 def _labels_split(acts: list[str]) -> dict[str, str]:

@@ -57,8 +57,13 @@ THRESHOLD_NOTE = (
 
 def counts_of(m: dict, prefix: str, target: int, s: dict) -> dict[str, Any]:
     """Every counting rule on the top candidates of the count entry ``prefix`` of ``m``."""
-    c = count_all(m[f"{prefix}top_candidates"], target, top=s["top"], margin=s["min_margin"],
-                  relative_threshold=s["relative_threshold"])  # fmt: skip
+    c = count_all(
+        m[f"{prefix}top_candidates"],
+        target,
+        top=s["top"],
+        margin=s["min_margin"],
+        relative_threshold=s["relative_threshold"],
+    )
     return count_quantities(c)
 
 
@@ -92,9 +97,18 @@ def _measure_init_vs_trained(s: dict, seed: int, progress: Progress) -> InitVsTr
     sd = derive_seeds(seed, "data", "init", "shuffle")
     m = fit_and_count(s, sd["data"], sd["init"], progress, shuffle_seed=sd["shuffle"])
     C = s["classes"]
-    keep = ("num_params", "steps", "final_loss", "reached_target", "shuffled_final_loss",
-            "lambda_max", "init_lambda_max", "fraction_negative", "init_fraction_negative",
-            "top_eigenvalues")  # fmt: skip
+    keep = (
+        "num_params",
+        "steps",
+        "final_loss",
+        "reached_target",
+        "shuffled_final_loss",
+        "lambda_max",
+        "init_lambda_max",
+        "fraction_negative",
+        "init_fraction_negative",
+        "top_eigenvalues",
+    )
     return InitVsTrained(
         **{k: m[k] for k in keep},
         counts={label: counts_of(m, p, C, s) for label, p in _IVT_SPECTRA.items()},
@@ -105,28 +119,44 @@ def _measure_init_vs_trained(s: dict, seed: int, progress: Progress) -> InitVsTr
 def _rules_init_vs_trained(s: dict) -> list[Verdict]:
     C, m = s["classes"], s["min_margin"]
     return [
-        Verdict("trained H: ratio count = C", count_is("counts.trained H.", "ratio", C, margin=m),
-                f"after training, H has exactly C outliers above the bulk ({PRIMARY})", SRC_TEXT,
-                paper_value="k (text)"),
-        Verdict("trained H: threshold count within ±1 of C",
-                count_is("counts.trained H.", "threshold", C, within=1),
-                f"after training, the heuristic count of H is within ±1 of C ({THRESHOLD_NOTE})",
-                SRC_TABLE, paper_value="±1 of k (ReLU)"),
-        Verdict("lambda_max shrinks in training",
-                Compare("lambda_max", "<", Ref("init_lambda_max")),
-                "λ_max of H after training to the loss target is below λ_max at initialisation "
-                "(not a claim of the paper: cross-entropy curvature shrinks as margins grow)",
-                "not in paper (observation)"),
-        Verdict("null: H at init, ratio count = C",
-                count_is("counts.H at init.", "ratio", C, margin=m),
-                "controls for C outliers made by the data and architecture alone: H at "
-                "initialisation, before training", SRC_TEXT, role="null"),
-        Verdict("null: shuffled labels, ratio count = C",
-                count_is("counts.H on shuffled labels.", "ratio", C, margin=m),
-                "controls for outliers made by training without class structure: H after the "
-                "same training on shuffled labels (its final loss is reported)", SRC_TEXT,
-                role="null"),
-    ]  # fmt: skip
+        Verdict(
+            "trained H: ratio count = C",
+            count_is("counts.trained H.", "ratio", C, margin=m),
+            f"after training, H has exactly C outliers above the bulk ({PRIMARY})",
+            SRC_TEXT,
+            paper_value="k (text)",
+        ),
+        Verdict(
+            "trained H: threshold count within ±1 of C",
+            count_is("counts.trained H.", "threshold", C, within=1),
+            f"after training, the heuristic count of H is within ±1 of C ({THRESHOLD_NOTE})",
+            SRC_TABLE,
+            paper_value="±1 of k (ReLU)",
+        ),
+        Verdict(
+            "lambda_max shrinks in training",
+            Compare("lambda_max", "<", Ref("init_lambda_max")),
+            "λ_max of H after training to the loss target is below λ_max at initialisation "
+            "(not a claim of the paper: cross-entropy curvature shrinks as margins grow)",
+            "not in paper (observation)",
+        ),
+        Verdict(
+            "null: H at init, ratio count = C",
+            count_is("counts.H at init.", "ratio", C, margin=m),
+            "controls for C outliers made by the data and architecture alone: H at "
+            "initialisation, before training",
+            SRC_TEXT,
+            role="null",
+        ),
+        Verdict(
+            "null: shuffled labels, ratio count = C",
+            count_is("counts.H on shuffled labels.", "ratio", C, margin=m),
+            "controls for outliers made by training without class structure: H after the "
+            "same training on shuffled labels (its final loss is reported)",
+            SRC_TEXT,
+            role="null",
+        ),
+    ]
 
 
 _LABELS_IVT = {
@@ -178,9 +208,13 @@ class OutliersVsClasses:
 
 
 def _labels_of(C: int, K: int) -> dict[str, str]:
-    return {"same": f"C = {C}, K = C: trained H", "ctrl": f"C = {C}, K = {K}: trained H",
-            "init": f"C = {C}: H at init", "shuffled": f"C = {C}: H on shuffled labels",
-            "G_init": f"C = {C}, K = {K}: G at init"}  # fmt: skip
+    return {
+        "same": f"C = {C}, K = C: trained H",
+        "ctrl": f"C = {C}, K = {K}: trained H",
+        "init": f"C = {C}: H at init",
+        "shuffled": f"C = {C}: H on shuffled labels",
+        "G_init": f"C = {C}, K = {K}: G at init",
+    }
 
 
 def _one_class_count(s: dict, sd: dict, C: int, progress: Progress) -> tuple[dict, dict]:
@@ -195,13 +229,20 @@ def _one_class_count(s: dict, sd: dict, C: int, progress: Progress) -> tuple[dic
 
     ctrl = fit_and_count(s, sd["data"], sd["init"], progress, C, K, extra=g_init)
     lab = _labels_of(C, K)
-    counts = {lab["same"]: counts_of(same, "", C, s), lab["ctrl"]: counts_of(ctrl, "", C, s),
-              lab["init"]: counts_of(same, "init_", C, s),
-              lab["shuffled"]: counts_of(same, "shuffled_", C, s),
-              lab["G_init"]: counts_of(ctrl, "G_init_", K - 1, s)}  # fmt: skip
-    scalars = {"final_loss": same["final_loss"], "control_final_loss": ctrl["final_loss"],
-               "shuffled_final_loss": same["shuffled_final_loss"], "steps": same["steps"],
-               "sensitivity": _sensitivity(same, "", C, s)}  # fmt: skip
+    counts = {
+        lab["same"]: counts_of(same, "", C, s),
+        lab["ctrl"]: counts_of(ctrl, "", C, s),
+        lab["init"]: counts_of(same, "init_", C, s),
+        lab["shuffled"]: counts_of(same, "shuffled_", C, s),
+        lab["G_init"]: counts_of(ctrl, "G_init_", K - 1, s),
+    }
+    scalars = {
+        "final_loss": same["final_loss"],
+        "control_final_loss": ctrl["final_loss"],
+        "shuffled_final_loss": same["shuffled_final_loss"],
+        "steps": same["steps"],
+        "sensitivity": _sensitivity(same, "", C, s),
+    }
     return counts, scalars
 
 
@@ -213,38 +254,61 @@ def _measure_outliers(s: dict, seed: int, progress: Progress) -> OutliersVsClass
         c, per_c[str(C)] = _one_class_count(s, sd, C, progress)
         counts.update(c)
     by_c = {k: {c: v[k] for c, v in per_c.items()} for k in next(iter(per_c.values()))}
-    sens = {_labels_of(int(c), s["control_outputs"])["same"]: v
-            for c, v in by_c.pop("sensitivity").items()}  # fmt: skip
+    sens = {
+        _labels_of(int(c), s["control_outputs"])["same"]: v
+        for c, v in by_c.pop("sensitivity").items()
+    }
     return OutliersVsClasses(**by_c, counts=counts, sensitivity=sens)
 
 
 def _rules_one_c(C: int, K: int, m: float) -> list[Verdict]:
     lab = {k: f"counts.{v}." for k, v in _labels_of(C, K).items()}
     return [
-        Verdict(f"C = {C}, K = C: ratio count = C", count_is(lab["same"], "ratio", C, margin=m),
-                f"after training, H has exactly C = {C} outliers ({PRIMARY})", SRC_TEXT,
-                paper_value="k (text)"),
-        Verdict(f"C = {C}, K = C: threshold count within ±1",
-                count_is(lab["same"], "threshold", C, within=1),
-                f"the heuristic count is within ±1 of C = {C} ({THRESHOLD_NOTE})", SRC_TABLE,
-                paper_value="±1 of k (ReLU)"),
-        Verdict(f"C = {C}, K = {K}: ratio count = C", count_is(lab["ctrl"], "ratio", C, margin=m),
-                f"with K = {K} ≠ C outputs the count is still C = {C}: outliers follow classes, "
-                "not outputs (the paper's k is both; this control separates them)", SRC_TEXT),
-        Verdict(f"C = {C}, K = {K}: G at init count = K − 1",
-                count_is(lab["G_init"], "ratio", K - 1, margin=m),
-                f"at initialisation G has K − 1 = {K - 1} outliers: counting outputs, not "
-                "classes (the competing explanation the K ≠ C control rules out)",
-                "not in paper (control)"),
-        Verdict(f"null C = {C}: H at init, ratio count = C",
-                count_is(lab["init"], "ratio", C, margin=m),
-                "controls for C outliers made by the data and architecture alone: H at "
-                "initialisation, before training", SRC_TEXT, role="null"),
-        Verdict(f"null C = {C}: shuffled labels, ratio count = C",
-                count_is(lab["shuffled"], "ratio", C, margin=m),
-                "controls for outliers made by training without class structure: H after the "
-                "same training on shuffled labels", SRC_TEXT, role="null"),
-    ]  # fmt: skip
+        Verdict(
+            f"C = {C}, K = C: ratio count = C",
+            count_is(lab["same"], "ratio", C, margin=m),
+            f"after training, H has exactly C = {C} outliers ({PRIMARY})",
+            SRC_TEXT,
+            paper_value="k (text)",
+        ),
+        Verdict(
+            f"C = {C}, K = C: threshold count within ±1",
+            count_is(lab["same"], "threshold", C, within=1),
+            f"the heuristic count is within ±1 of C = {C} ({THRESHOLD_NOTE})",
+            SRC_TABLE,
+            paper_value="±1 of k (ReLU)",
+        ),
+        Verdict(
+            f"C = {C}, K = {K}: ratio count = C",
+            count_is(lab["ctrl"], "ratio", C, margin=m),
+            f"with K = {K} ≠ C outputs the count is still C = {C}: outliers follow classes, "
+            "not outputs (the paper's k is both; this control separates them)",
+            SRC_TEXT,
+        ),
+        Verdict(
+            f"C = {C}, K = {K}: G at init count = K − 1",
+            count_is(lab["G_init"], "ratio", K - 1, margin=m),
+            f"at initialisation G has K − 1 = {K - 1} outliers: counting outputs, not "
+            "classes (the competing explanation the K ≠ C control rules out)",
+            "not in paper (control)",
+        ),
+        Verdict(
+            f"null C = {C}: H at init, ratio count = C",
+            count_is(lab["init"], "ratio", C, margin=m),
+            "controls for C outliers made by the data and architecture alone: H at "
+            "initialisation, before training",
+            SRC_TEXT,
+            role="null",
+        ),
+        Verdict(
+            f"null C = {C}: shuffled labels, ratio count = C",
+            count_is(lab["shuffled"], "ratio", C, margin=m),
+            "controls for outliers made by training without class structure: H after the "
+            "same training on shuffled labels",
+            SRC_TEXT,
+            role="null",
+        ),
+    ]
 
 
 def _rules_outliers(s: dict) -> list[Verdict]:
@@ -301,14 +365,18 @@ def _figure_counts(result: Any, path: Path, kind: str) -> None:
     table = result.tables.get("counting", {})
     keep = (lambda k: "K = C: trained H" in k) if kind == "outliers-vs-classes" else bool
     spectra = [k for k in table if keep(k)]
-    rows = {f"{k}: {rule}": (d["exact"], d["within_one"]) for k in spectra
-            for rule, d in table[k].items()}  # fmt: skip
+    rows = {
+        f"{k}: {rule}": (d["exact"], d["within_one"])
+        for k in spectra
+        for rule, d in table[k].items()
+    }
     if kind == "outliers-vs-classes":
         fig, (ax1, ax2) = new_figure(2, (12.0, 0.22 * len(rows) + 3.0))
         cs, K = result.settings["class_counts"], result.settings["control_outputs"]
         by_name = {v["name"]: v for v in result.verdicts}
-        series = {label: [by_name[name.format(c=c, K=K)] for c in cs]
-                  for label, name in _SERIES.items()}  # fmt: skip
+        series = {
+            label: [by_name[name.format(c=c, K=K)] for c in cs] for label, name in _SERIES.items()
+        }
         rates_panel(ax1, cs, series, "number of classes C", "rate of each rule vs C")
     else:
         fig, (ax2,) = new_figure(1, (7.0, 0.22 * len(rows) + 2.5))
